@@ -1,0 +1,64 @@
+"""Tessera: signed, expiring, revocable bearer tokens on plain Flask."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from flask import Flask
+
+from . import (
+    auth,
+    commands,
+    database,
+    health,
+    http,
+    keys,
+    passwords,
+    ratelimit,
+    resources,
+    security,
+    tokens,
+)
+from .config import load_config
+from .errors import register_error_handlers
+from .extensions import api, migrate
+
+__all__ = ["create_app"]
+
+
+def create_app(config: dict[str, Any] | None = None, instance_path: str | None = None) -> Flask:
+    """Build the app: configuration, extensions, blueprints, errors and CLI."""
+    app = Flask(__name__, instance_path=instance_path, instance_relative_config=True)
+    os.makedirs(app.instance_path, exist_ok=True)
+    load_config(app, config)
+    keys.configure_signing_keys(app)
+    register_extensions(app)
+    register_blueprints(app)
+    register_error_handlers(app)
+    register_commands(app)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    http.init_app(app)
+    database.init_app(app)
+    migrate.init_app(app, database.db)
+    passwords.init_app(app)
+    tokens.init_app(app)
+    security.init_app(app)
+    ratelimit.init_app(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    app.config.setdefault("API_TITLE", "Tessera")
+    app.config.setdefault("API_VERSION", "1.0")
+    app.config.setdefault("OPENAPI_VERSION", "3.0.3")
+    api.init_app(app)
+    api.register_blueprint(auth.blp)
+    api.register_blueprint(resources.blp)
+    api.register_blueprint(health.blp)
+
+
+def register_commands(app: Flask) -> None:
+    commands.init_app(app)

@@ -1,0 +1,31 @@
+"""The Blueprint both API blueprints use: flask-smorest's, with a strict JSON body parser."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flask_smorest
+from flask import Request
+from webargs.flaskparser import FlaskParser
+from werkzeug.exceptions import BadRequest, UnsupportedMediaType
+
+
+class StrictJSONParser(FlaskParser):
+    """Refuse a body that is not JSON (415) or not a JSON object (400) before validation."""
+
+    def load_json(self, req: Request, schema: Any) -> Any:
+        if not req.is_json:
+            raise UnsupportedMediaType(
+                "The request body must be JSON (Content-Type: application/json)."
+            )
+        try:
+            data = req.get_json()
+        except BadRequest:
+            raise BadRequest("The request body is not valid JSON.") from None
+        if not isinstance(data, dict):
+            raise BadRequest("The request body must be a JSON object.")
+        return data
+
+
+class Blueprint(flask_smorest.Blueprint):
+    ARGUMENTS_PARSER = StrictJSONParser()

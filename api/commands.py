@@ -1,0 +1,201 @@
+"""The administrator's CLI: ``init-db`` and the ``users``, ``sessions`` and ``secret`` groups.
+
+Every failure is one line on stderr and exit code 1, and changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+from flask import Flask, current_app
+from flask.cli import AppGroup
+from sqlalchemy import select
+
+from . import keys
+from .database import create_schema
+from .errors import ServiceError
+from .extensions import db
+from .models import LoginSession, Note, User
+from .services import accounts, sessions
+
+users = AppGroup("users", help="Create, list and change user accounts.")
+sessions_group = AppGroup("sessions", help="Look after login session records.")
+secret = AppGroup("secret", help="Rotate the token signing key.")
+
+
+class CommandError(click.ClickException):
+    def show(self, file=None) -> None:
+        click.echo(f"error: {self.message}", err=True)
+
+
+def fail_cleanly(command):
+    """Turn a refused use case into one line on stderr and exit code 1."""
+
+    def run(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except ServiceError as exc:
+            db.session.rollback()
+            raise CommandError(exc.detail) from None
+
+    run.__name__ = command.__name__
+    run.__doc__ = command.__doc__
+    return run
+
+
+def read_new_password(from_stdin: bool) -> str:
+    """Read a password from stdin, or ask twice without echo; never from argv."""
+    if from_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise CommandError("no password on standard input")
+        return password
+    return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+@click.command("init-db")
+def init_db() -> None:
+    """Create or upgrade the schema; safe to run again."""
+    create_schema()
+    click.echo("database ready")
+
+
+@users.command("create")
+@click.argument("username")
+@click.option("--admin", is_flag=True, help="Give the user admin rights.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@fail_cleanly
+def create_user(username: str, admin: bool, password_stdin: bool) -> None:
+    """Create a user; the password is asked for twice, or read from stdin."""
+    user = accounts.create_user(username, read_new_password(password_stdin), is_admin=admin)
+    click.echo(f"created user {user.username!r} (id {user.id}{', admin' if admin else ''})")
+
+
+def _user_record(user: User) -> dict:
+    return {
+        "id": user.id,
+        "username": user.username,
+        "is_admin": user.is_admin,
+        "is_active": user.is_active,
+        "created_at": user.created_at.isoformat(),
+        "last_login_at": user.last_login_at.isoformat() if user.last_login_at else None,
+    }
+
+
+@users.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object a line.")
+def list_users(as_json: bool) -> None:
+    """List every user."""
+    records = [_user_record(u) for u in db.session.scalars(select(User).order_by(User.id))]
+    if as_json:
+        for record in records:
+            click.echo(json.dumps(record))
+        return
+    columns = ["id", "username", "is_admin", "is_active", "created_at", "last_login_at"]
+    rows = [[str(r[c]) if r[c] is not None else "-" for c in columns] for r in records]
+    widths = [max([len(c), *(len(row[i]) for row in rows)]) for i, c in enumerate(columns)]
+    for row in [columns, *rows]:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)).rstrip())
+
+
+@users.command("set-password")
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@fail_cleanly
+def set_password(username: str, password_stdin: bool) -> None:
+    """Set a user's password and end their sessions."""
+    user = accounts.get_user(username)
+    accounts.update_user(user, {"password": read_new_password(password_stdin)})
+    click.echo(f"password set for {user.username!r}; their sessions ended")
+
+
+def _flag_command(name: str, field: str, value: bool, done: str):
+    @fail_cleanly
+    def command(username: str) -> None:
+        user = accounts.get_user(username)
+        accounts.update_user(user, {field: value})
+        click.echo(f"{user.username!r} {done}")
+
+    command.__name__ = name.replace("-", "_")
+    return command
+
+
+for _name, _field, _value, _done, _help in [
+    ("activate", "is_active", True, "activated", "Let a user log in again."),
+    (
+        "deactivate",
+        "is_active",
+        False,
+        "deactivated; their sessions ended",
+        "Stop a user from logging in and end their sessions.",
+    ),
+    ("promote", "is_admin", True, "is now an admin", "Give a user admin rights."),
+    ("demote", "is_admin", False, "is no longer an admin", "Take a user's admin rights."),
+]:
+    users.command(_name, help=_help)(
+        click.argument("username")(_flag_command(_name, _field, _value, _done))
+    )
+
+
+@users.command("revoke")
+@click.argument("username")
+@fail_cleanly
+def revoke(username: str) -> None:
+    """End every session of a user."""
+    ended = accounts.revoke_user_sessions(accounts.get_user(username))
+    click.echo(f"{ended} session(s) ended")
+
+
+@users.command("delete")
+@click.argument("username")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@fail_cleanly
+def delete(username: str, yes: bool) -> None:
+    """Delete a user with their notes and sessions."""
+    user = accounts.get_user(username)
+    if not yes and not click.confirm(f"Delete {user.username!r} with their notes and sessions?"):
+        raise CommandError("not deleted")
+    accounts.delete_user(user)
+    click.echo(f"deleted {user.username!r}")
+
+
+@sessions_group.command("prune")
+def prune() -> None:
+    """Delete the records of expired and revoked sessions."""
+    click.echo(f"{sessions.prune_sessions()} session record(s) deleted")
+
+
+@secret.command("rotate")
+@click.option("--drop-old", is_flag=True, help="Remove keys no live token can name any more.")
+def rotate(drop_old: bool) -> None:
+    """Add a new signing key; older keys keep verifying the tokens they signed."""
+    config = current_app.config
+    if config["SECRET_KEY_FROM_CONFIG"]:
+        raise CommandError(
+            "SECRET_KEY is configured, not generated: rotate it by setting SECRET_KEY "
+            "and SECRET_KEY_FALLBACKS"
+        )
+    try:
+        count = keys.rotate_key(current_app.instance_path)
+        click.echo(f"new signing key added; {count} key(s) held; restart the server to use it")
+        if drop_old:
+            longest = max(config["ACCESS_TOKEN_MAX_AGE"], config["REFRESH_TOKEN_MAX_AGE"])
+            dropped = keys.drop_old_keys(current_app.instance_path, longest)
+            click.echo(f"{dropped} old key(s) dropped")
+    except keys.SigningKeyError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def shell_context() -> dict:
+    return {"db": db, "User": User, "LoginSession": LoginSession, "Note": Note}
+
+
+def init_app(app: Flask) -> None:
+    """Register the commands and the shell's ready-made names."""
+    app.cli.add_command(init_db)
+    app.cli.add_command(users)
+    app.cli.add_command(sessions_group)
+    app.cli.add_command(secret)
+    app.shell_context_processor(shell_context)

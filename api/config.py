@@ -1,0 +1,78 @@
+"""Configuration: package defaults, then ``instance/config.py``, then the environment.
+
+The defaults are the production ones, so forgetting to choose fails safe.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from flask import Flask
+
+ACCESS_TOKEN_MAX_AGE = 15 * 60
+REFRESH_TOKEN_MAX_AGE = 14 * 24 * 3600
+SESSION_MAX_AGE = 30 * 24 * 3600
+DATABASE_URL: str | None = None  # default: SQLite file in the instance folder
+REDIS_URL: str | None = None
+TOKEN_QUERY_PARAM: str | None = None
+LOGIN_RATE_LIMIT = "10 per minute"
+RATE_LIMIT_FAIL_OPEN = True
+TRUSTED_PROXIES = 0
+PASSWORD_MIN_LENGTH = 8
+PASSWORD_MAX_LENGTH = 1024
+ARGON2_TIME_COST = 2
+ARGON2_MEMORY_COST = 19 * 1024  # KiB
+ARGON2_PARALLELISM = 1
+LAST_USED_RESOLUTION = 60  # seconds between writes of a session's last_used_at
+MAX_CONTENT_LENGTH = 1024 * 1024
+SECRET_KEY: str | None = None
+SECRET_KEY_FALLBACKS: list[str] = []
+SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {}
+
+# Environment variables read, and how to turn their text into a value.
+environment_parsers = {
+    "SECRET_KEY": str,
+    "SECRET_KEY_FALLBACKS": lambda text: [k for k in text.split(",") if k],
+    "DATABASE_URL": str,
+    "REDIS_URL": str,
+    "ACCESS_TOKEN_MAX_AGE": int,
+    "REFRESH_TOKEN_MAX_AGE": int,
+    "SESSION_MAX_AGE": int,
+    "TOKEN_QUERY_PARAM": str,
+    "LOGIN_RATE_LIMIT": str,
+    "RATE_LIMIT_FAIL_OPEN": lambda text: text.lower() in {"1", "true", "yes", "on"},
+    "TRUSTED_PROXIES": int,
+    "PASSWORD_MIN_LENGTH": int,
+    "ARGON2_TIME_COST": int,
+    "ARGON2_MEMORY_COST": int,
+    "ARGON2_PARALLELISM": int,
+}
+
+
+def load_config(app: Flask, overrides: dict[str, Any] | None) -> None:
+    """Fill ``app.config`` from defaults, the instance file, the environment, then overrides."""
+    app.config.from_object(__name__)
+    app.config.from_pyfile("config.py", silent=True)
+    for name, parse in environment_parsers.items():
+        text = os.environ.get(name)
+        if text:
+            try:
+                app.config[name] = parse(text)
+            except ValueError as exc:
+                raise RuntimeError(f"environment variable {name} is not valid: {exc}") from None
+    app.config["SECRET_KEY_FROM_CONFIG"] = bool(app.config.get("SECRET_KEY"))
+    if overrides:
+        app.config.update(overrides)
+        if overrides.get("SECRET_KEY"):
+            app.config["SECRET_KEY_FROM_CONFIG"] = True
+    if not app.config["DATABASE_URL"]:
+        app.config["DATABASE_URL"] = f"sqlite:///{os.path.join(app.instance_path, 'tessera.db')}"
+    app.config["SQLALCHEMY_DATABASE_URI"] = app.config["DATABASE_URL"]
+    _check_token_lifetimes(app.config)
+
+
+def _check_token_lifetimes(config: dict[str, Any]) -> None:
+    for name in ("ACCESS_TOKEN_MAX_AGE", "REFRESH_TOKEN_MAX_AGE", "SESSION_MAX_AGE"):
+        if int(config[name]) <= 0:
+            raise RuntimeError(f"{name} must be a positive number of seconds")

@@ -1,0 +1,138 @@
+"""One error shape for everything: RFC 9457 problem documents.
+
+Services raise the typed errors below; werkzeug, webargs and Flask-Limiter raise
+``HTTPException``; anything else is a crash. All three end up in ``problem()``.
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from flask import Flask, Response, json
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger("tessera")
+
+PROBLEM_JSON = "application/problem+json"
+# RFC 6750 section 3: every 401 names the scheme and realm.
+CHALLENGE = 'Bearer realm="api"'
+
+
+class ServiceError(Exception):
+    """A use case refused; ``detail`` is safe to show to the client and the administrator."""
+
+    status = 400
+
+    def __init__(self, detail: str, errors: dict[str, list[str]] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors
+
+
+class InvalidCredentials(ServiceError):
+    status = 401
+
+
+class Forbidden(ServiceError):
+    status = 403
+
+
+class NotFound(ServiceError):
+    status = 404
+
+
+class Conflict(ServiceError):
+    status = 409
+
+
+class Invalid(ServiceError):
+    """Input that passed the schema but breaks a rule (a weak password, a bad username)."""
+
+    status = 422
+
+
+class Unavailable(ServiceError):
+    status = 503
+
+
+def problem(
+    status: int,
+    detail: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Response:
+    """Make a problem+json response."""
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+    }
+    if detail:
+        body["detail"] = detail
+    body.update(extra)
+    response = Response(json.dumps(body), status=status, mimetype=PROBLEM_JSON, headers=headers)
+    return response
+
+
+def handle_service_error(error: ServiceError) -> Response:
+    extra = {"errors": error.errors} if error.errors else {}
+    headers = {"WWW-Authenticate": CHALLENGE} if error.status == 401 else None
+    return problem(error.status, error.detail, headers=headers, **extra)
+
+
+def handle_http_exception(error: HTTPException) -> Response:
+    status = error.code or 500
+    headers = {}
+    if error.response is not None:  # Flask-Limiter, 405's Allow and the like
+        headers = {
+            k: v
+            for k, v in error.response.headers.items()
+            if k.lower() not in {"content-type", "content-length"}
+        }
+    else:
+        headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
+    data = getattr(error, "data", None) or {}
+    extra = {}
+    messages = data.get("messages")
+    if messages:  # webargs / marshmallow validation errors, keyed by location
+        extra["errors"] = _flatten(messages)
+    detail = data.get("message") or _describe(error)
+    return problem(status, detail, headers=headers, **extra)
+
+
+def _describe(error: HTTPException) -> str | None:
+    if error.code == 422:
+        return "The request body has invalid fields."
+    description = error.description or ""
+    return description if description != type(error).description else _default_detail(error)
+
+
+def _default_detail(error: HTTPException) -> str | None:
+    return {
+        404: "No such resource.",
+        405: "This method is not allowed here.",
+        413: "The request body is larger than 1 MiB.",
+        415: "The request body must be JSON (Content-Type: application/json).",
+    }.get(error.code or 0)
+
+
+def _flatten(messages: dict[str, Any]) -> dict[str, Any]:
+    errors: dict[str, Any] = {}
+    for location_errors in messages.values():
+        if isinstance(location_errors, dict):
+            errors.update(location_errors)
+    return errors
+
+
+def handle_crash(error: Exception) -> Response:
+    log.exception("unhandled error")
+    return problem(500, "The server failed to answer; the error was logged.")
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Turn every error the app can meet into problem+json."""
+    app.register_error_handler(ServiceError, handle_service_error)
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(Exception, handle_crash)

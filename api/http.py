@@ -1,0 +1,51 @@
+"""HTTP hygiene on every response: security headers, no caching, and no cookie session."""
+
+from __future__ import annotations
+
+from flask import Flask, Response
+from flask.sessions import SessionInterface
+from werkzeug.routing import IntegerConverter
+
+JSON_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+
+
+class NoSessionInterface(SessionInterface):
+    """Never read or write a cookie session.
+
+    The API is authenticated by bearer tokens alone; a cookie session would let Flask-Login
+    skip the token checks, and would outlive a logout. Anything that writes to ``session``
+    fails loudly instead of setting a cookie.
+    """
+
+    def open_session(self, app, request):
+        return None  # Flask then uses its read-only NullSession
+
+    def save_session(self, app, session, response) -> None:
+        return None
+
+
+class IdConverter(IntegerConverter):
+    """A database id in a path: 1 to 2**31 - 1, so no value can overflow a column."""
+
+    def __init__(self, url_map, **kwargs) -> None:
+        super().__init__(url_map, min=1, max=2**31 - 1)
+
+
+def secure_headers(response: Response) -> Response:
+    """Add the headers every response carries; pages of their own set their own CSP."""
+    headers = response.headers
+    headers["X-Content-Type-Options"] = "nosniff"
+    headers["Referrer-Policy"] = "no-referrer"
+    headers.setdefault("Content-Security-Policy", JSON_CSP)
+    headers.setdefault("Cache-Control", "no-store")
+    if headers["Cache-Control"] == "no-store":
+        headers["Pragma"] = "no-cache"
+    return response
+
+
+def init_app(app: Flask) -> None:
+    """Install the session interface, the id converter and the response headers."""
+    app.session_interface = NoSessionInterface()
+    app.json.sort_keys = False
+    app.url_map.converters["id"] = IdConverter
+    app.after_request(secure_headers)

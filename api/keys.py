@@ -1,0 +1,113 @@
+"""Signing keys: configured ones, or a generated key file in the instance folder.
+
+The key file is JSON, ``{"keys": [{"secret", "created_at"}, ...]}``, oldest first. The last key
+signs; the others only verify tokens they signed before a rotation.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import secrets
+import tempfile
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from flask import Flask
+
+KEY_FILE = "secret_keys.json"
+WELL_KNOWN_KEYS = {"", "dev", "secret", "changeme", "change-me", "secret-key", "your-secret-key"}
+MIN_KEY_LENGTH = 32
+
+
+class SigningKeyError(Exception):
+    """The signing keys cannot be used or changed as asked; the message says why."""
+
+
+def configure_signing_keys(app: Flask) -> None:
+    """Set ``SECRET_KEY`` and ``SECRET_KEY_FALLBACKS``, generating a key file on first start."""
+    if not app.config["SECRET_KEY_FROM_CONFIG"]:
+        keys = read_key_file(app.instance_path) or _create_key_file(app.instance_path)
+        app.config["SECRET_KEY"] = keys[-1]["secret"]
+        app.config["SECRET_KEY_FALLBACKS"] = [key["secret"] for key in keys[:-1]]
+    if not app.debug:
+        for key in [app.config["SECRET_KEY"], *app.config["SECRET_KEY_FALLBACKS"]]:
+            _refuse_weak(key)
+
+
+def _refuse_weak(key: Any) -> None:
+    if not isinstance(key, str) or key.strip().lower() in WELL_KNOWN_KEYS:
+        raise SigningKeyError("SECRET_KEY is empty or well known; set a random one")
+    if len(key) < MIN_KEY_LENGTH:
+        raise SigningKeyError(
+            f"SECRET_KEY is shorter than {MIN_KEY_LENGTH} characters; "
+            "generate one with: python -c 'import secrets; print(secrets.token_hex(32))'"
+        )
+
+
+def read_key_file(instance_path: str) -> list[dict[str, str]]:
+    """Return the keys of the instance key file, oldest first, or [] when there is none."""
+    try:
+        with open(os.path.join(instance_path, KEY_FILE), encoding="utf-8") as file:
+            keys = json.load(file)["keys"]
+    except FileNotFoundError:
+        return []
+    if not keys or not all(isinstance(key.get("secret"), str) for key in keys):
+        raise SigningKeyError(f"{KEY_FILE} in {instance_path} holds no usable key")
+    return keys
+
+
+def _new_key() -> dict[str, str]:
+    return {"secret": secrets.token_hex(32), "created_at": datetime.now(UTC).isoformat()}
+
+
+def _create_key_file(instance_path: str) -> list[dict[str, str]]:
+    """Write a first key; when another process won the race, use its key instead."""
+    os.makedirs(instance_path, exist_ok=True)
+    temp = _write_private(instance_path, [_new_key()])
+    try:
+        os.link(temp, os.path.join(instance_path, KEY_FILE))
+    except FileExistsError:
+        pass
+    finally:
+        os.unlink(temp)
+    return read_key_file(instance_path)
+
+
+def _write_private(instance_path: str, keys: list[dict[str, str]]) -> str:
+    """Write ``keys`` to a new owner-only file beside the key file and return its path."""
+    fd, temp = tempfile.mkstemp(prefix=".keys-", dir=instance_path)  # mode 0600
+    with os.fdopen(fd, "w", encoding="utf-8") as file:
+        json.dump({"keys": keys}, file, indent=2)
+        file.flush()
+        os.fsync(file.fileno())
+    return temp
+
+
+def _replace_key_file(instance_path: str, keys: list[dict[str, str]]) -> None:
+    os.replace(_write_private(instance_path, keys), os.path.join(instance_path, KEY_FILE))
+
+
+def rotate_key(instance_path: str) -> int:
+    """Add a new signing key to the key file; return how many keys it now holds."""
+    keys = read_key_file(instance_path)
+    if not keys:
+        raise SigningKeyError(f"no {KEY_FILE} in {instance_path}: start the app once first")
+    keys.append(_new_key())
+    _replace_key_file(instance_path, keys)
+    return len(keys)
+
+
+def drop_old_keys(instance_path: str, longest_token_lifetime: int) -> int:
+    """Remove fallback keys no live token can name any more; return how many went."""
+    keys = read_key_file(instance_path)
+    cutoff = datetime.now(UTC) - timedelta(seconds=longest_token_lifetime)
+    kept = [
+        key
+        for key, successor in itertools.pairwise(keys)
+        if datetime.fromisoformat(successor["created_at"]) > cutoff
+    ] + keys[-1:]
+    if len(kept) != len(keys):
+        _replace_key_file(instance_path, kept)
+    return len(keys) - len(kept)

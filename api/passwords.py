@@ -1,0 +1,88 @@
+"""Password hashing with Argon2id, and the rules a new password must meet."""
+
+from __future__ import annotations
+
+import secrets
+from functools import cache
+from importlib import resources
+
+from argon2 import PasswordHasher, Type
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask import Flask, current_app
+
+CONTEXT_WORDS = ("tessera",)
+
+
+class PasswordHashing:
+    """Argon2id with the app's parameters, and a dummy hash for users who do not exist."""
+
+    def __init__(self, time_cost: int, memory_cost: int, parallelism: int) -> None:
+        self.hasher = PasswordHasher(
+            time_cost=time_cost, memory_cost=memory_cost, parallelism=parallelism, type=Type.ID
+        )
+        # Checking a password against this costs what checking a real one costs, so a
+        # login for an unknown user takes as long as a wrong password.
+        self._dummy_hash = self.hasher.hash(secrets.token_hex(16))
+
+    def hash(self, password: str) -> str:
+        """Return a new salted Argon2id hash of ``password``."""
+        return self.hasher.hash(password)
+
+    def verify(self, password_hash: str, password: str) -> bool:
+        """Tell whether ``password`` matches ``password_hash``."""
+        try:
+            return self.hasher.verify(password_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
+
+    def verify_dummy(self, password: str) -> bool:
+        """Spend one verification on no user; always False."""
+        self.verify(self._dummy_hash, password)
+        return False
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        """Tell whether ``password_hash`` was made with other parameters than today's."""
+        try:
+            return self.hasher.check_needs_rehash(password_hash)
+        except InvalidHashError:
+            return True
+
+
+def init_app(app: Flask) -> None:
+    """Build the app's hasher from its ``ARGON2_*`` settings."""
+    app.extensions["tessera.passwords"] = PasswordHashing(
+        int(app.config["ARGON2_TIME_COST"]),
+        int(app.config["ARGON2_MEMORY_COST"]),
+        int(app.config["ARGON2_PARALLELISM"]),
+    )
+
+
+def hashing() -> PasswordHashing:
+    """Return the current app's hasher."""
+    return current_app.extensions["tessera.passwords"]
+
+
+@cache
+def common_passwords() -> frozenset[str]:
+    """Return the shipped list of common passwords, lower-cased."""
+    text = resources.files("api").joinpath("data/common-passwords.txt").read_text("utf-8")
+    return frozenset(line.strip().lower() for line in text.splitlines() if line.strip())
+
+
+def password_problems(password: str, username: str) -> list[str]:
+    """Return why ``password`` may not be used by ``username``; an empty list means it may.
+
+    Length counts code points. There are no composition rules (NIST SP 800-63B).
+    """
+    minimum = int(current_app.config["PASSWORD_MIN_LENGTH"])
+    maximum = int(current_app.config["PASSWORD_MAX_LENGTH"])
+    if len(password) < minimum:
+        return [f"Must be at least {minimum} characters long."]
+    if len(password) > maximum:
+        return [f"Must be at most {maximum} characters long."]
+    folded = password.casefold()
+    if folded == username.casefold():
+        return ["Must not be the username."]
+    if folded in common_passwords() or folded in CONTEXT_WORDS:
+        return ["Is too common; choose another."]
+    return []

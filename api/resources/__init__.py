@@ -1,0 +1,3 @@
+from .routes import blp
+
+__all__ = ["blp"]

@@ -1,0 +1,128 @@
+"""Turning a request into a user: the one Flask-Login request loader, and the 401 it leads to."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import Flask, Request, Response, current_app, g
+from sqlalchemy import bindparam, select, update
+
+from . import tokens
+from .errors import CHALLENGE, problem
+from .extensions import db, login_manager
+from .models import LoginSession, User, utcnow
+
+# RFC 6750 section 2.1: the scheme (any case), one space, a b64token.
+_BEARER = re.compile(r"[Bb][Ee][Aa][Rr][Ee][Rr] ([A-Za-z0-9\-._~+/]+=*)")
+
+# One statement loads user and session together: the only query a valid token costs.
+_PRINCIPAL_QUERY = (
+    select(
+        User.id,
+        User.username,
+        User.is_admin,
+        User.is_active,
+        User.created_at,
+        LoginSession.user_id.label("session_user_id"),
+        LoginSession.expires_at,
+        LoginSession.revoked_at,
+        LoginSession.last_used_at,
+    )
+    .join(LoginSession, LoginSession.user_id == User.id)
+    .where(LoginSession.id == bindparam("session_id"))
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The authenticated caller: the user's public fields and the session in use."""
+
+    id: int
+    username: str
+    is_admin: bool
+    created_at: datetime
+    session_id: str
+    is_active: bool = True
+    is_authenticated: bool = True
+    is_anonymous: bool = False
+
+    def get_id(self) -> str:
+        return str(self.id)
+
+
+def bearer_token(request: Request) -> str | None:
+    """Return the bearer token the request carries, or None; raise TokenError if malformed."""
+    headers = request.headers.getlist("Authorization")
+    if not headers:
+        param = current_app.config["TOKEN_QUERY_PARAM"]
+        return request.args.get(param) if param else None
+    if len(headers) > 1:
+        raise tokens.TokenError("more than one Authorization header")
+    header = headers[0]
+    if not header[:7].lower().startswith("bearer"):
+        return None  # no credentials of ours: another scheme gets the plain challenge
+    match = _BEARER.fullmatch(header)
+    if match is None:
+        raise tokens.TokenError("malformed Authorization header")
+    return match.group(1)
+
+
+def load_principal(request: Request) -> Principal | None:
+    """Flask-Login request loader: every check that needs no database, then one query."""
+    try:
+        token = bearer_token(request)
+        if token is None:
+            return None
+        claims = tokens.codec().verify(tokens.ACCESS, token)
+    except tokens.TokenError as exc:
+        g.token_refusal = exc.reason
+        return None
+    row = db.session.execute(_PRINCIPAL_QUERY, {"session_id": claims.session_id}).first()
+    now = utcnow()
+    reason = _refusal(row, claims, now)
+    if reason:
+        g.token_refusal = reason
+        return None
+    _touch(claims.session_id, row.last_used_at, now)
+    return Principal(row.id, row.username, row.is_admin, row.created_at, claims.session_id)
+
+
+def _refusal(row, claims: tokens.Claims, now: datetime) -> str | None:
+    if row is None or row.session_user_id != claims.user_id:
+        return "session not found"
+    if row.revoked_at is not None:
+        return "session revoked"
+    if row.expires_at <= now:
+        return "session expired"
+    if not row.is_active:
+        return "user deactivated"
+    return None
+
+
+def _touch(session_id: str, last_used_at: datetime, now: datetime) -> None:
+    """Record use of the session, at most once per ``LAST_USED_RESOLUTION`` seconds."""
+    resolution = timedelta(seconds=current_app.config["LAST_USED_RESOLUTION"])
+    if now - last_used_at < resolution:
+        return
+    db.session.execute(
+        update(LoginSession).where(LoginSession.id == session_id).values(last_used_at=now)
+    )
+    db.session.commit()
+
+
+def unauthorized() -> Response:
+    """Answer 401 with the RFC 6750 challenge; name the error only when a token was refused."""
+    reason = g.get("token_refusal")
+    if reason is None:
+        return problem(401, "authentication required", headers={"WWW-Authenticate": CHALLENGE})
+    challenge = f'{CHALLENGE}, error="invalid_token", error_description="{reason}"'
+    return problem(401, reason, headers={"WWW-Authenticate": challenge})
+
+
+def init_app(app: Flask) -> None:
+    """Make bearer tokens the only way to log in."""
+    login_manager.init_app(app)
+    login_manager.request_loader(load_principal)
+    login_manager.unauthorized_handler(unauthorized)

@@ -1,0 +1,160 @@
+"""User accounts: creating, finding, changing and deleting users."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from .. import passwords
+from ..audit import audit
+from ..errors import Conflict, Invalid, NotFound
+from ..extensions import db
+from ..models import LoginSession, User, utcnow
+from . import Page, paginate
+
+_USERNAME = re.compile(r"[A-Za-z0-9._-]{3,64}")
+
+
+def normalize_username(username: str) -> str | None:
+    """Return ``username`` in canonical form (Unicode NFKC), or None if it cannot be one."""
+    username = unicodedata.normalize("NFKC", username)
+    return username if _USERNAME.fullmatch(username) else None
+
+
+def username_key(username: str) -> str | None:
+    """Return the case-insensitive key a username is unique by, or None if it is invalid."""
+    normalized = normalize_username(username)
+    return normalized.lower() if normalized else None
+
+
+def find_user(username: str) -> User | None:
+    """Return the user of that name, whatever its case, or None."""
+    key = username_key(username)
+    if key is None:
+        return None
+    return db.session.scalar(select(User).where(User.username_key == key))
+
+
+def get_user(username: str) -> User:
+    """Return the user of that name or raise NotFound."""
+    user = find_user(username)
+    if user is None:
+        raise NotFound(f"no user named {username!r}")
+    return user
+
+
+def check_new_password(password: str, username: str) -> None:
+    """Raise Invalid if ``password`` breaks the password rules."""
+    problems = passwords.password_problems(password, username)
+    if problems:
+        raise Invalid(f"password refused: {problems[0]}", {"password": problems})
+
+
+def create_user(username: str, password: str, is_admin: bool = False) -> User:
+    """Create a user; raise Invalid for a bad name or password, Conflict for a taken name."""
+    normalized = normalize_username(username)
+    if normalized is None:
+        raise Invalid(
+            "username must be 3 to 64 letters, digits, '.', '_' or '-'",
+            {"username": ["Must be 3 to 64 letters, digits, '.', '_' or '-'."]},
+        )
+    check_new_password(password, normalized)
+    key = normalized.lower()
+    if db.session.scalar(select(User.id).where(User.username_key == key)) is not None:
+        raise Conflict(f"username {normalized!r} is taken")
+    user = User(
+        username=normalized,
+        username_key=key,
+        password_hash=passwords.hashing().hash(password),
+        is_admin=is_admin,
+    )
+    db.session.add(user)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        # Another request took the name between our check and our insert.
+        db.session.rollback()
+        raise Conflict(f"username {normalized!r} is taken") from None
+    audit("user_created", user_id=user.id, is_admin=is_admin)
+    return user
+
+
+def list_users(page: int, per_page: int) -> Page[User]:
+    """Return one page of users, oldest first."""
+    return paginate(select(User).order_by(User.id), page, per_page)
+
+
+def user_by_id(user_id: int) -> User:
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise NotFound("no such user")
+    return user
+
+
+def revoke_sessions(user_id: int, keep_session_id: str | None = None) -> int:
+    """Revoke the user's live sessions (all but one, if named), uncommitted; return how many."""
+    query = update(LoginSession).where(
+        LoginSession.user_id == user_id, LoginSession.revoked_at.is_(None)
+    )
+    if keep_session_id is not None:
+        query = query.where(LoginSession.id != keep_session_id)
+    result = db.session.execute(query.values(revoked_at=utcnow()))
+    return result.rowcount
+
+
+def _other_active_admins(user: User) -> int:
+    return db.session.scalar(
+        select(func.count())
+        .select_from(User)
+        .where(User.is_admin.is_(True), User.is_active.is_(True), User.id != user.id)
+    )
+
+
+def _refuse_losing_last_admin(user: User, change: str) -> None:
+    if user.is_admin and user.is_active and _other_active_admins(user) == 0:
+        raise Conflict(f"cannot {change} {user.username!r}: they are the last active admin")
+
+
+def update_user(user: User, changes: dict[str, Any]) -> User:
+    """Apply admin changes (``is_active``, ``is_admin``, ``password``) in one transaction.
+
+    Deactivating a user or setting their password ends all their sessions.
+    """
+    if changes.get("is_active") is False:
+        _refuse_losing_last_admin(user, "deactivate")
+    if changes.get("is_admin") is False:
+        _refuse_losing_last_admin(user, "demote")
+    if "password" in changes:
+        check_new_password(changes["password"], user.username)
+        user.password_hash = passwords.hashing().hash(changes["password"])
+    if "is_admin" in changes:
+        user.is_admin = changes["is_admin"]
+    if "is_active" in changes:
+        user.is_active = changes["is_active"]
+    revoked = 0
+    if changes.get("is_active") is False or "password" in changes:
+        revoked = revoke_sessions(user.id)
+    db.session.commit()
+    audit("user_changed", user_id=user.id, fields=sorted(changes), sessions_ended=revoked)
+    return user
+
+
+def revoke_user_sessions(user: User) -> int:
+    """End every session of ``user``; return how many were live."""
+    revoked = revoke_sessions(user.id)
+    db.session.commit()
+    audit("sessions_revoked", user_id=user.id, sessions_ended=revoked)
+    return revoked
+
+
+def delete_user(user: User) -> None:
+    """Delete ``user`` with their notes and sessions, in one transaction."""
+    _refuse_losing_last_admin(user, "delete")
+    user_id = user.id
+    db.session.delete(user)
+    db.session.commit()
+    audit("user_deleted", user_id=user_id)

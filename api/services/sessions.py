@@ -1,0 +1,225 @@
+"""Login sessions: logging in, refreshing, listing and ending sessions, changing passwords."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import or_, select, update
+
+from .. import passwords, tokens
+from ..audit import audit
+from ..errors import Forbidden, InvalidCredentials, NotFound
+from ..extensions import db
+from ..models import LoginSession, User, utcnow
+from .accounts import check_new_password, find_user, revoke_sessions
+
+WRONG_CREDENTIALS = "invalid username or password"
+
+
+class InvalidRefreshToken(InvalidCredentials):
+    """A refresh token was refused; ``detail`` says why."""
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    refresh_expires_in: int
+    session_id: str
+    user_id: int
+    token_type: str = "Bearer"  # noqa: S105 (the RFC 6750 token type, not a secret)
+
+
+def authenticate(username: str, password: str, user_agent: str = "") -> TokenPair:
+    """Check the credentials and open a new login session.
+
+    Unknown user, wrong password and deactivated user are refused alike, each after exactly
+    one password verification, so neither the answer nor its timing tells them apart.
+    """
+    hashing = passwords.hashing()
+    user = find_user(username)
+    if user is None:
+        hashing.verify_dummy(password)
+        audit("login", "failure", reason="unknown user")
+        raise InvalidCredentials(WRONG_CREDENTIALS)
+    if not hashing.verify(user.password_hash, password) or not user.is_active:
+        audit("login", "failure", user_id=user.id)
+        raise InvalidCredentials(WRONG_CREDENTIALS)
+    if hashing.needs_rehash(user.password_hash):
+        user.password_hash = hashing.hash(password)
+    now = utcnow()
+    login_session = LoginSession(
+        id=secrets.token_urlsafe(16),
+        user_id=user.id,
+        created_at=now,
+        last_used_at=now,
+        expires_at=now + timedelta(seconds=current_app.config["SESSION_MAX_AGE"]),
+        user_agent=user_agent,
+        refresh_generation=0,
+    )
+    user.last_login_at = now
+    db.session.add(login_session)
+    db.session.commit()
+    audit("login", user_id=user.id, session_id=login_session.id)
+    return _token_pair(login_session)
+
+
+def _token_pair(login_session: LoginSession) -> TokenPair:
+    codec = tokens.codec()
+    claims = tokens.Claims(
+        login_session.user_id, login_session.id, login_session.refresh_generation
+    )
+    session_left = int((login_session.expires_at - utcnow()).total_seconds())
+    return TokenPair(
+        access_token=codec.issue(tokens.ACCESS, claims),
+        refresh_token=codec.issue(tokens.REFRESH, claims),
+        expires_in=min(codec.max_age[tokens.ACCESS], session_left),
+        refresh_expires_in=min(codec.max_age[tokens.REFRESH], session_left),
+        session_id=login_session.id,
+        user_id=login_session.user_id,
+    )
+
+
+def refresh(refresh_token: str) -> TokenPair:
+    """Spend ``refresh_token`` for a new pair of the same session.
+
+    The swap is one compare-and-swap on the session's refresh generation, so of many
+    concurrent refreshes with one token exactly one wins. A token already spent is a theft
+    signal (RFC 9700, 4.14.2): the whole session is revoked.
+    """
+    try:
+        claims = tokens.codec().verify(tokens.REFRESH, refresh_token)
+    except tokens.TokenError as exc:
+        audit("refresh", "failure", reason=exc.reason)
+        raise InvalidRefreshToken(exc.reason) from None
+    now = utcnow()
+    active_user = select(User.id).where(User.id == claims.user_id, User.is_active.is_(True))
+    swapped = db.session.execute(
+        update(LoginSession)
+        .where(
+            LoginSession.id == claims.session_id,
+            LoginSession.user_id.in_(active_user.scalar_subquery()),
+            LoginSession.refresh_generation == claims.generation,
+            LoginSession.revoked_at.is_(None),
+            LoginSession.expires_at > now,
+        )
+        .values(refresh_generation=claims.generation + 1, last_used_at=now)
+    ).rowcount
+    if swapped != 1:
+        db.session.rollback()
+        _refuse_refresh(claims)
+    db.session.commit()
+    login_session = db.session.get(LoginSession, claims.session_id, populate_existing=True)
+    audit("refresh", user_id=claims.user_id, session_id=claims.session_id)
+    return _token_pair(login_session)
+
+
+def _refuse_refresh(claims: tokens.Claims) -> None:
+    row = db.session.execute(
+        select(LoginSession, User.is_active)
+        .join(User, User.id == LoginSession.user_id)
+        .where(LoginSession.id == claims.session_id, LoginSession.user_id == claims.user_id)
+    ).first()
+    reason = "session not found"
+    if row is not None:
+        login_session, is_active = row
+        if login_session.revoked_at is not None:
+            reason = "session revoked"
+        elif login_session.expires_at <= utcnow():
+            reason = "session expired"
+        elif not is_active:
+            reason = "user deactivated"
+        else:
+            reason = "refresh token reused; session revoked"
+            _revoke(login_session.id)
+            db.session.commit()
+            audit("refresh_reuse", "revoked", user_id=claims.user_id, session_id=claims.session_id)
+            raise InvalidRefreshToken(reason)
+    audit("refresh", "failure", user_id=claims.user_id, reason=reason)
+    raise InvalidRefreshToken(reason)
+
+
+def _revoke(session_id: str) -> int:
+    return db.session.execute(
+        update(LoginSession)
+        .where(LoginSession.id == session_id, LoginSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    ).rowcount
+
+
+def logout(user_id: int, session_id: str) -> None:
+    """End the session in use."""
+    _revoke(session_id)
+    db.session.commit()
+    audit("logout", user_id=user_id, session_id=session_id)
+
+
+def live_sessions(user_id: int) -> list[LoginSession]:
+    """Return the user's sessions that still admit tokens, newest first."""
+    return list(
+        db.session.scalars(
+            select(LoginSession)
+            .where(
+                LoginSession.user_id == user_id,
+                LoginSession.revoked_at.is_(None),
+                LoginSession.expires_at > utcnow(),
+            )
+            .order_by(LoginSession.created_at.desc(), LoginSession.id)
+        )
+    )
+
+
+def end_session(user_id: int, session_id: str) -> None:
+    """End one of the user's sessions; another user's, or an ended one, is NotFound."""
+    ended = db.session.execute(
+        update(LoginSession)
+        .where(
+            LoginSession.id == session_id,
+            LoginSession.user_id == user_id,
+            LoginSession.revoked_at.is_(None),
+            LoginSession.expires_at > utcnow(),
+        )
+        .values(revoked_at=utcnow())
+    ).rowcount
+    if ended != 1:
+        db.session.rollback()
+        raise NotFound("no such session")
+    db.session.commit()
+    audit("session_ended", user_id=user_id, session_id=session_id)
+
+
+def end_all_sessions(user_id: int) -> int:
+    """End every live session of the user, the one in use too; return how many."""
+    ended = revoke_sessions(user_id)
+    db.session.commit()
+    audit("sessions_ended", user_id=user_id, sessions_ended=ended)
+    return ended
+
+
+def change_password(user_id: int, session_id: str, current: str, new: str) -> None:
+    """Change the password after checking the current one; end every other session."""
+    user = db.session.get(User, user_id)
+    if user is None or not passwords.hashing().verify(user.password_hash, current):
+        audit("password_changed", "failure", user_id=user_id, session_id=session_id)
+        raise Forbidden("current password is wrong")
+    check_new_password(new, user.username)
+    user.password_hash = passwords.hashing().hash(new)
+    ended = revoke_sessions(user_id, keep_session_id=session_id)
+    db.session.commit()
+    audit("password_changed", user_id=user_id, session_id=session_id, sessions_ended=ended)
+
+
+def prune_sessions() -> int:
+    """Delete the records of revoked and expired sessions; return how many."""
+    deleted = db.session.execute(
+        LoginSession.__table__.delete().where(
+            or_(LoginSession.revoked_at.is_not(None), LoginSession.expires_at <= utcnow())
+        )
+    ).rowcount
+    db.session.commit()
+    audit("sessions_pruned", sessions_deleted=deleted)
+    return deleted

@@ -1,0 +1,131 @@
+"""The token format, and the only place that knows it.
+
+A token reads ``<kind>.<key id>.<itsdangerous URL-safe timed token>``:
+
+- ``kind`` is ``at`` (access) or ``rt`` (refresh). Each kind is also signed with its own
+  salt, so changing the prefix breaks the signature.
+- ``key id`` names the signing key, so a check costs one HMAC however many fallback keys
+  there are, and a token naming an unknown key is refused without any.
+- the payload holds opaque ids only: the user, the login session and, for refresh tokens,
+  the session's refresh generation. It is signed, not encrypted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, current_app
+from itsdangerous import BadData, SignatureExpired, URLSafeTimedSerializer
+
+ACCESS = "at"
+REFRESH = "rt"
+SALTS = {ACCESS: "tessera.access-token", REFRESH: "tessera.refresh-token"}
+# Longer than any token this module issues; longer input is refused before any decoding.
+MAX_TOKEN_LENGTH = 512
+_TOKEN_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
+
+
+class TokenError(Exception):
+    """A token was refused; ``reason`` is safe to show to the client."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Claims:
+    """What a verified token says."""
+
+    user_id: int
+    session_id: str
+    generation: int | None = None  # refresh tokens only
+
+
+def key_id(secret: str | bytes) -> str:
+    """Return the short public name of a signing key."""
+    if isinstance(secret, str):
+        secret = secret.encode()
+    return hashlib.sha256(b"tessera.key-id:" + secret).hexdigest()[:8]
+
+
+class TokenCodec:
+    """Issue and verify tokens with the newest key; verify with any key it holds."""
+
+    def __init__(self, keys: list[str], access_max_age: int, refresh_max_age: int) -> None:
+        if not keys:
+            raise ValueError("no signing key")
+        self.max_age = {ACCESS: access_max_age, REFRESH: refresh_max_age}
+        self._serializers: dict[tuple[str, str], URLSafeTimedSerializer] = {}
+        for secret in keys:
+            for kind, salt in SALTS.items():
+                self._serializers[(key_id(secret), kind)] = URLSafeTimedSerializer(
+                    secret, salt=salt
+                )
+        self.signing_key_id = key_id(keys[-1])
+
+    def issue(self, kind: str, claims: Claims) -> str:
+        """Sign ``claims`` as a token of ``kind`` with the newest key."""
+        payload: dict[str, Any] = {"uid": claims.user_id, "sid": claims.session_id}
+        if kind == REFRESH:
+            payload["gen"] = claims.generation
+        signed = self._serializers[(self.signing_key_id, kind)].dumps(payload)
+        return f"{kind}.{self.signing_key_id}.{signed}"
+
+    def verify(self, kind: str, token: str) -> Claims:
+        """Check form, signature, expiry and kind, in that order; raise ``TokenError``."""
+        if len(token) > MAX_TOKEN_LENGTH or not _TOKEN_ALPHABET.issuperset(token):
+            raise TokenError("malformed token")
+        parts = token.split(".", 2)
+        if len(parts) != 3:
+            raise TokenError("malformed token")
+        token_kind, kid, signed = parts
+        if token_kind not in SALTS:
+            raise TokenError("malformed token")
+        serializer = self._serializers.get((kid, token_kind))
+        if serializer is None:
+            raise TokenError("unknown signing key")
+        try:
+            payload = serializer.loads(signed, max_age=self.max_age[token_kind])
+        except SignatureExpired as exc:
+            raise TokenError(_expiry_reason(exc)) from None
+        except BadData:
+            raise TokenError("invalid signature") from None
+        if token_kind != kind:
+            raise TokenError("wrong token type")
+        return _claims(kind, payload)
+
+
+def _expiry_reason(exc: SignatureExpired) -> str:
+    # itsdangerous raises SignatureExpired for tokens from the future too ("age < 0").
+    return "token not yet valid" if "< 0" in str(exc) else "token expired"
+
+
+def _claims(kind: str, payload: Any) -> Claims:
+    try:
+        user_id, session_id = payload["uid"], payload["sid"]
+        generation = payload["gen"] if kind == REFRESH else None
+    except (KeyError, TypeError):
+        raise TokenError("malformed token") from None
+    if (
+        type(user_id) is not int
+        or not isinstance(session_id, str)
+        or (kind == REFRESH and type(generation) is not int)
+    ):
+        raise TokenError("malformed token")
+    return Claims(user_id, session_id, generation)
+
+
+def init_app(app: Flask) -> None:
+    """Build the app's codec from its signing keys (fallbacks first, newest last)."""
+    keys = [*app.config["SECRET_KEY_FALLBACKS"], app.config["SECRET_KEY"]]
+    app.extensions["tessera.tokens"] = TokenCodec(
+        keys, int(app.config["ACCESS_TOKEN_MAX_AGE"]), int(app.config["REFRESH_TOKEN_MAX_AGE"])
+    )
+
+
+def codec() -> TokenCodec:
+    """Return the current app's codec."""
+    return current_app.extensions["tessera.tokens"]
