@@ -1,0 +1,161 @@
+"""The request loader: which Authorization headers open a protected route, and the 401s."""
+
+import pytest
+
+from api import tokens
+
+PROTECTED = [
+    ("GET", "/me"),
+    ("GET", "/notes"),
+    ("POST", "/notes"),
+    ("GET", "/notes/1"),
+    ("PATCH", "/notes/1"),
+    ("DELETE", "/notes/1"),
+    ("POST", "/logout"),
+    ("GET", "/sessions"),
+    ("DELETE", "/sessions"),
+    ("DELETE", "/sessions/abc"),
+    ("POST", "/password"),
+    ("GET", "/users"),
+    ("POST", "/users"),
+    ("PATCH", "/users/1"),
+    ("DELETE", "/users/1"),
+]
+
+
+def _challenge(response) -> str:
+    return response.headers["WWW-Authenticate"]
+
+
+@pytest.mark.parametrize(("method", "path"), PROTECTED)
+def test_protected_route_without_credentials_gets_plain_challenge(client, method, path):
+    response = client.open(path, method=method)
+    assert response.status_code == 401
+    assert response.content_type == "application/problem+json"
+    assert _challenge(response) == 'Bearer realm="api"'
+    assert response.get_json()["status"] == 401
+
+
+@pytest.mark.parametrize(("method", "path"), PROTECTED)
+def test_protected_route_with_a_tampered_token_names_invalid_token(client, alice, method, path):
+    tampered = alice.access_token[:-2] + ("AA" if alice.access_token[-2:] != "AA" else "BB")
+    response = client.open(path, method=method, headers={"Authorization": f"Bearer {tampered}"})
+    assert response.status_code == 401
+    assert _challenge(response) == (
+        'Bearer realm="api", error="invalid_token", error_description="invalid signature"'
+    )
+
+
+def test_another_scheme_gets_the_plain_challenge(client):
+    response = client.get("/me", headers={"Authorization": "Basic YWxpY2U6cGFzc3dvcmQ="})
+    assert response.status_code == 401
+    assert _challenge(response) == 'Bearer realm="api"'
+
+
+def test_scheme_word_is_case_insensitive(client, alice):
+    for scheme in ("bearer", "BEARER", "bEaReR"):
+        headers = {"Authorization": f"{scheme} {alice.access_token}"}
+        assert client.get("/me", headers=headers).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["Bearer", "Bearer ", "Bearer  {t}", "Bearer\t{t}", "Bearer{t}", "Bearer {t} x", "Bearer {t},"],
+)
+def test_malformed_bearer_header_is_refused(client, alice, header):
+    response = client.get("/me", headers={"Authorization": header.format(t=alice.access_token)})
+    assert response.status_code == 401
+    assert 'error="invalid_token"' in _challenge(response)
+
+
+def test_two_authorization_headers_are_refused(client, alice):
+    headers = [("Authorization", f"Bearer {alice.access_token}")] * 2
+    response = client.get("/me", headers=headers)
+    assert response.status_code == 401
+    assert "malformed Authorization header" in _challenge(response)
+
+
+def test_expired_access_token_is_refused(clock, client, alice):
+    clock.shift(900)
+    assert client.get("/me", headers=alice.headers).status_code == 200
+    clock.shift(1)
+    response = client.get("/me", headers=alice.headers)
+    assert response.status_code == 401
+    assert response.get_json()["detail"] == "token expired"
+
+
+def test_token_from_the_future_is_refused(clock, app, client, alice):
+    clock.shift(60)
+    with app.app_context():
+        future = tokens.codec().issue(tokens.ACCESS, tokens.Claims(alice.user_id, "x"))
+    clock.shift(-60)
+    response = client.get("/me", headers={"Authorization": f"Bearer {future}"})
+    assert response.status_code == 401
+    assert response.get_json()["detail"] == "token not yet valid"
+
+
+def test_refresh_token_is_not_an_access_token(client, alice):
+    response = client.get("/me", headers={"Authorization": f"Bearer {alice.refresh_token}"})
+    assert response.status_code == 401
+    assert response.get_json()["detail"] == "wrong token type"
+
+
+def test_access_token_is_not_a_refresh_token(client, alice):
+    response = client.post("/refresh", json={"refresh_token": alice.access_token})
+    assert response.status_code == 401
+    assert response.get_json()["detail"] == "wrong token type"
+
+
+def test_relabelled_refresh_token_fails_its_signature(client, alice):
+    relabelled = "at" + alice.refresh_token[2:]
+    response = client.get("/me", headers={"Authorization": f"Bearer {relabelled}"})
+    assert response.status_code == 401
+    assert response.get_json()["detail"] == "invalid signature"
+
+
+def test_token_naming_an_unknown_key_is_refused(client, alice):
+    kind, _, signed = alice.access_token.split(".", 2)
+    response = client.get("/me", headers={"Authorization": f"Bearer {kind}.0badc0de.{signed}"})
+    assert response.status_code == 401
+    assert response.get_json()["detail"] == "unknown signing key"
+
+
+def test_token_signed_with_another_secret_is_refused(client, alice):
+    stranger = tokens.TokenCodec(["another-secret-" * 4], 900, 3600)
+    forged = stranger.issue(tokens.ACCESS, tokens.Claims(alice.user_id, "whatever"))
+    response = client.get("/me", headers={"Authorization": f"Bearer {forged}"})
+    assert response.status_code == 401
+    assert response.get_json()["detail"] == "unknown signing key"
+
+
+def test_logged_out_session_refuses_its_token(client, alice):
+    assert client.post("/logout", headers=alice.headers).status_code == 204
+    response = client.get("/me", headers=alice.headers)
+    assert response.status_code == 401
+    assert response.get_json()["detail"] == "session revoked"
+    assert 'error_description="session revoked"' in _challenge(response)
+
+
+def test_deleted_user_token_is_refused(client, cli, alice):
+    assert cli("users", "delete", "alice", "--yes").exit_code == 0
+    response = client.get("/me", headers=alice.headers)
+    assert response.status_code == 401
+    assert response.get_json()["detail"] == "session not found"
+
+
+def test_deactivated_user_token_is_refused(client, cli, alice):
+    assert cli("users", "deactivate", "alice").exit_code == 0
+    assert client.get("/me", headers=alice.headers).status_code == 401
+
+
+def test_token_in_query_string_is_ignored_by_default(client, alice):
+    response = client.get(f"/me?token={alice.access_token}")
+    assert response.status_code == 401
+    assert _challenge(response) == 'Bearer realm="api"'
+
+
+def test_session_cookie_never_authenticates(client, alice):
+    client.set_cookie("session", alice.access_token)
+    client.set_cookie("remember_token", f"{alice.user_id}|deadbeef")
+    assert client.get("/me").status_code == 401
+    assert client.get("/me", headers=alice.headers).status_code == 200
