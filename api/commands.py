@@ -10,7 +10,7 @@ import sys
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
 from . import keys
@@ -56,6 +56,7 @@ def read_new_password(from_stdin: bool) -> str:
 
 
 @click.command("init-db")
+@with_appcontext
 def init_db() -> None:
     """Create or upgrade the schema; safe to run again."""
     create_schema()

@@ -42,9 +42,7 @@ def _failed_login(client, username, password):
     return response.status_code, response.get_data(), headers
 
 
-def test_wrong_password_unknown_user_and_deactivated_user_get_the_same_answer(
-    client, make_user
-):
+def test_wrong_password_unknown_user_and_deactivated_user_get_the_same_answer(client, make_user):
     make_user("alice")
     make_user("carol", is_active=False)
     wrong_password = _failed_login(client, "alice", PASSWORD + "!")

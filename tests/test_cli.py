@@ -1,0 +1,243 @@
+"""manage.py: each command's success, and each failure as one stderr line, exit 1, no change."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import PASSWORD
+
+from api.extensions import db
+from api.models import LoginSession, User
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _users(app) -> dict[str, User]:
+    with app.app_context():
+        return {u.username: u for u in db.session.scalars(db.select(User))}
+
+
+def _failed(result, message: str) -> None:
+    assert result.exit_code == 1
+    assert result.stderr.strip() == f"error: {message}"
+    assert "Traceback" not in result.output
+
+
+def test_create_user_asks_for_the_password_twice(app, cli, client):
+    result = cli("users", "create", "alice", "--admin", input=f"{PASSWORD}\n{PASSWORD}\n")
+    assert result.exit_code == 0, result.output
+    assert PASSWORD not in result.output
+    assert _users(app)["alice"].is_admin
+    assert (
+        client.post("/login", json={"username": "alice", "password": PASSWORD}).status_code == 200
+    )
+
+
+def test_create_user_with_mismatched_prompts_asks_again(app, cli):
+    result = cli("users", "create", "alice", input=f"{PASSWORD}\nother\n{PASSWORD}\n{PASSWORD}\n")
+    assert result.exit_code == 0
+    assert "do not match" in result.output.lower()
+    assert "alice" in _users(app)
+
+
+def test_create_user_reads_the_password_from_stdin(app, cli):
+    result = cli("users", "create", "bob", "--password-stdin", input=f"{PASSWORD}\n")
+    assert result.exit_code == 0, result.output
+    assert not _users(app)["bob"].is_admin
+
+
+def test_create_user_with_a_taken_name_fails_whatever_the_case(app, cli, make_user):
+    make_user("alice")
+    result = cli("users", "create", "ALICE", "--password-stdin", input=f"{PASSWORD}\n")
+    _failed(result, "username 'ALICE' is taken")
+    assert list(_users(app)) == ["alice"]
+
+
+@pytest.mark.parametrize(
+    ("username", "password", "message"),
+    [
+        ("al", PASSWORD, "username must be 3 to 64 letters, digits, '.', '_' or '-'"),
+        ("al ice", PASSWORD, "username must be 3 to 64 letters, digits, '.', '_' or '-'"),
+        ("alice", "short", "password refused: Must be at least 8 characters long."),
+        ("alice", "password123", "password refused: Is too common; choose another."),
+        ("alice1234", "alice1234", "password refused: Must not be the username."),
+    ],
+)
+def test_create_user_refuses_bad_names_and_weak_passwords(app, cli, username, password, message):
+    result = cli("users", "create", username, "--password-stdin", input=f"{password}\n")
+    _failed(result, message)
+    assert _users(app) == {}
+
+
+def test_create_user_has_no_password_option(cli):
+    result = cli("users", "create", "--help")
+    assert "--password " not in result.output
+    assert "--password-stdin" in result.output
+
+
+def test_list_users_as_table_and_json(cli, make_user):
+    make_user("alice", is_admin=True)
+    make_user("bob")
+    table = cli("users", "list")
+    assert table.exit_code == 0
+    lines = table.output.splitlines()
+    assert lines[0].split() == [
+        "id",
+        "username",
+        "is_admin",
+        "is_active",
+        "created_at",
+        "last_login_at",
+    ]
+    assert [line.split()[1] for line in lines[1:]] == ["alice", "bob"]
+    records = [json.loads(line) for line in cli("users", "list", "--json").output.splitlines()]
+    assert [r["username"] for r in records] == ["alice", "bob"]
+    assert set(records[0]) == {
+        "id",
+        "username",
+        "is_admin",
+        "is_active",
+        "created_at",
+        "last_login_at",
+    }
+    assert records[0]["is_admin"] is True and records[1]["last_login_at"] is None
+
+
+def test_set_password_ends_sessions_and_changes_the_password(client, cli, alice):
+    new = "a brand new passphrase"
+    result = cli("users", "set-password", "alice", "--password-stdin", input=f"{new}\n")
+    assert result.exit_code == 0, result.output
+    assert client.get("/me", headers=alice.headers).status_code == 401
+    assert (
+        client.post("/login", json={"username": "alice", "password": PASSWORD}).status_code == 401
+    )
+    assert client.post("/login", json={"username": "alice", "password": new}).status_code == 200
+
+
+def test_set_password_refuses_a_weak_one_and_keeps_sessions(client, cli, alice):
+    result = cli("users", "set-password", "alice", "--password-stdin", input="12345678\n")
+    _failed(result, "password refused: Is too common; choose another.")
+    assert client.get("/me", headers=alice.headers).status_code == 200
+
+
+def test_deactivate_ends_sessions_and_activate_lets_the_user_back(client, cli, alice):
+    assert cli("users", "deactivate", "alice").exit_code == 0
+    assert client.get("/me", headers=alice.headers).status_code == 401
+    assert client.post("/refresh", json={"refresh_token": alice.refresh_token}).status_code == 401
+    assert (
+        client.post("/login", json={"username": "alice", "password": PASSWORD}).status_code == 401
+    )
+    assert cli("users", "activate", "alice").exit_code == 0
+    assert (
+        client.post("/login", json={"username": "alice", "password": PASSWORD}).status_code == 200
+    )
+
+
+def test_promote_and_demote_take_effect_on_the_next_request(client, cli, make_user, alice):
+    make_user("root", is_admin=True)
+    assert client.get("/users", headers=alice.headers).status_code == 403
+    assert cli("users", "promote", "alice").exit_code == 0
+    assert client.get("/users", headers=alice.headers).status_code == 200
+    assert cli("users", "demote", "alice").exit_code == 0
+    assert client.get("/users", headers=alice.headers).status_code == 403
+
+
+def test_revoke_ends_every_session_of_the_user(client, cli, login, alice):
+    second = login("alice")
+    result = cli("users", "revoke", "alice")
+    assert result.exit_code == 0
+    assert result.output.strip() == "2 session(s) ended"
+    assert client.get("/me", headers=alice.headers).status_code == 401
+    assert client.get("/me", headers=second.headers).status_code == 401
+
+
+def test_delete_asks_and_no_keeps_the_user(app, cli, alice):
+    result = cli("users", "delete", "alice", input="n\n")
+    _failed(result, "not deleted")
+    assert "alice" in _users(app)
+
+
+def test_delete_with_yes_removes_user_notes_and_sessions(app, client, cli, alice):
+    client.post("/notes", json={"title": "t"}, headers=alice.headers)
+    assert cli("users", "delete", "alice", "--yes").exit_code == 0
+    assert _users(app) == {}
+    with app.app_context():
+        assert db.session.scalar(db.select(db.func.count()).select_from(LoginSession)) == 0
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("users", "set-password", "nobody", "--password-stdin"),
+        ("users", "activate", "nobody"),
+        ("users", "deactivate", "nobody"),
+        ("users", "promote", "nobody"),
+        ("users", "demote", "nobody"),
+        ("users", "revoke", "nobody"),
+        ("users", "delete", "nobody", "--yes"),
+    ],
+)
+def test_commands_on_an_unknown_user_fail_cleanly(cli, args):
+    _failed(cli(*args, input=f"{PASSWORD}\n"), "no user named 'nobody'")
+
+
+def test_prune_deletes_expired_and_revoked_session_records(clock, app, client, cli, login, alice):
+    kept = login("alice")
+    client.post("/logout", headers=alice.headers)
+    result = cli("sessions", "prune")
+    assert result.output.strip() == "1 session record(s) deleted"
+    clock.shift(31 * 24 * 3600)
+    assert cli("sessions", "prune").output.strip() == "1 session record(s) deleted"
+    assert cli("sessions", "prune").output.strip() == "0 session record(s) deleted"
+    assert kept.access_token
+
+
+def test_init_db_is_safe_to_run_twice(cli, make_user):
+    make_user("alice")
+    assert cli("init-db").exit_code == 0
+    assert cli("init-db").exit_code == 0
+    assert "alice" in cli("users", "list").output
+
+
+def test_shell_context_has_the_models(app):
+    with app.app_context():
+        context = app.make_shell_context()
+    assert context["User"] is User and context["LoginSession"] is LoginSession
+    assert context["db"] is db and context["Note"].__tablename__ == "notes"
+
+
+def test_manage_py_runs_as_a_program(tmp_path):
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
+        "SECRET_KEY": "k" * 64,
+        "ARGON2_MEMORY_COST": "8",
+        "ARGON2_TIME_COST": "1",
+    }
+
+    def manage(*args, stdin=None):
+        return subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    assert manage("init-db").returncode == 0
+    created = manage(
+        "users", "create", "alice", "--admin", "--password-stdin", stdin=f"{PASSWORD}\n"
+    )
+    assert created.returncode == 0, created.stderr
+    taken = manage("users", "create", "alice", "--password-stdin", stdin=f"{PASSWORD}\n")
+    assert taken.returncode == 1
+    assert taken.stderr.strip() == "error: username 'alice' is taken"
+    listed = manage("users", "list", "--json")
+    assert json.loads(listed.stdout)["username"] == "alice"
+    shell = manage("shell", stdin="print(db.session.scalar(db.select(User.username)))\n")
+    assert "alice" in shell.stdout
