@@ -13,8 +13,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
-from . import keys
-from .database import create_schema
+from . import keys, schema
 from .errors import ServiceError
 from .extensions import db
 from .models import LoginSession, Note, User
@@ -59,8 +58,16 @@ def read_new_password(from_stdin: bool) -> str:
 @with_appcontext
 def init_db() -> None:
     """Create or upgrade the schema; safe to run again."""
-    create_schema()
-    click.echo("database ready")
+    try:
+        result = schema.upgrade_schema()
+    except schema.SchemaError as exc:
+        raise CommandError(str(exc)) from None
+    if result.adopted:
+        click.echo(f"adopted the existing tables as revision {schema.BASELINE_REVISION}")
+    if result.before == result.after:
+        click.echo(f"database ready: schema already at revision {result.after}")
+    else:
+        click.echo(f"database ready: schema upgraded to revision {result.after}")
 
 
 @users.command("create")

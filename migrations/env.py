@@ -1,0 +1,73 @@
+"""Alembic environment: migrate the database of the Flask app in whose context this runs."""
+
+from __future__ import annotations
+
+import logging
+
+import sqlalchemy as sa
+from alembic import context
+from flask import current_app
+
+from api.models import UTCDateTime
+
+log = logging.getLogger("alembic.env")
+config = context.config
+# No fileConfig(): it would replace the logging of the program that runs the migrations.
+
+# Any constant will do: PostgreSQL serializes everyone who takes this advisory lock, so
+# hosts running init-db at the same moment upgrade one after the other, never together.
+MIGRATION_LOCK = 0x7E55E2A
+
+
+def render_item(type_: str, obj, autogen_context):
+    """Spell the models' UTCDateTime as the plain type it is in the database."""
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
+
+
+def run_migrations_offline() -> None:
+    """Write the SQL of the migrations instead of running it (``db upgrade --sql``)."""
+    migrate = current_app.extensions["migrate"]
+    context.configure(
+        url=migrate.db.engine.url.render_as_string(hide_password=False),
+        target_metadata=migrate.db.metadata,
+        literal_binds=True,
+        render_item=render_item,
+        **migrate.configure_args,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def skip_empty_revisions(context, revision, directives) -> None:
+    """Write no revision file when autogenerate finds nothing to change."""
+    if getattr(config.cmd_opts, "autogenerate", False) and directives[0].upgrade_ops.is_empty():
+        directives[:] = []
+        log.info("No changes in schema detected.")
+
+
+def run_migrations_online() -> None:
+    """Run the migrations on the app's own engine (its pool, options and search_path)."""
+    migrate = current_app.extensions["migrate"]
+    options = {
+        "process_revision_directives": skip_empty_revisions,
+        "render_item": render_item,
+        **migrate.configure_args,
+    }
+    with migrate.db.engine.connect() as connection:
+        context.configure(
+            connection=connection, target_metadata=migrate.db.metadata, **options
+        )
+        with context.begin_transaction():
+            if connection.dialect.name == "postgresql":
+                connection.execute(
+                    sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK}
+                )
+            context.run_migrations()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()
