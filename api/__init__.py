@@ -8,7 +8,9 @@ from typing import Any
 from flask import Flask
 
 from . import (
+    audit,
     auth,
+    clients,
     commands,
     database,
     health,
@@ -41,6 +43,8 @@ def create_app(config: dict[str, Any] | None = None, instance_path: str | None =
 
 
 def register_extensions(app: Flask) -> None:
+    clients.trust_proxies(app)
+    audit.init_app(app)
     http.init_app(app)
     database.init_app(app)
     migrate.init_app(app, database.db)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import flask_smorest
@@ -24,7 +25,22 @@ class StrictJSONParser(FlaskParser):
             raise BadRequest("The request body is not valid JSON.") from None
         if not isinstance(data, dict):
             raise BadRequest("The request body must be a JSON object.")
+        if b"\\u" in req.get_data() and _has_lone_surrogate(data):
+            raise BadRequest("The request body is not valid JSON: it escapes a lone surrogate.")
         return data
+
+
+def _has_lone_surrogate(data: Any) -> bool:
+    """Tell whether a string in ``data`` holds a lone surrogate (``"\\ud800"`` is valid JSON).
+
+    Such a string is not Unicode text: the database driver and the password hasher cannot
+    encode it and would fail with a 500.
+    """
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 class Blueprint(flask_smorest.Blueprint):

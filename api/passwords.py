@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import unicodedata
 from functools import cache
 from importlib import resources
 
@@ -26,13 +27,13 @@ class PasswordHashing:
 
     def hash(self, password: str) -> str:
         """Return a new salted Argon2id hash of ``password``."""
-        return self.hasher.hash(password)
+        return self.hasher.hash(_stabilized(password))
 
     def verify(self, password_hash: str, password: str) -> bool:
         """Tell whether ``password`` matches ``password_hash``."""
         try:
-            return self.hasher.verify(password_hash, password)
-        except (VerificationError, InvalidHashError):
+            return self.hasher.verify(password_hash, _stabilized(password))
+        except (VerificationError, InvalidHashError, UnicodeEncodeError):
             return False
 
     def verify_dummy(self, password: str) -> bool:
@@ -46,6 +47,15 @@ class PasswordHashing:
             return self.hasher.check_needs_rehash(password_hash)
         except InvalidHashError:
             return True
+
+
+def _stabilized(password: str) -> str:
+    """Return ``password`` in Unicode NFKC, as NIST SP 800-63B asks.
+
+    The same password typed on two systems may reach us composed or decomposed ("é" as one
+    code point or two); both must verify. Nothing else changes: no trimming, no case folding.
+    """
+    return unicodedata.normalize("NFKC", password)
 
 
 def init_app(app: Flask) -> None:
@@ -72,17 +82,30 @@ def common_passwords() -> frozenset[str]:
 def password_problems(password: str, username: str) -> list[str]:
     """Return why ``password`` may not be used by ``username``; an empty list means it may.
 
-    Length counts code points. There are no composition rules (NIST SP 800-63B).
+    Length counts code points: the minimum those of the password as hashed (NFKC), the
+    maximum those received. There are no composition rules (NIST SP 800-63B).
     """
     minimum = int(current_app.config["PASSWORD_MIN_LENGTH"])
     maximum = int(current_app.config["PASSWORD_MAX_LENGTH"])
-    if len(password) < minimum:
+    if not _is_text(password):
+        return ["Must be valid Unicode text."]
+    stabilized = _stabilized(password)
+    if len(stabilized) < minimum:
         return [f"Must be at least {minimum} characters long."]
     if len(password) > maximum:
         return [f"Must be at most {maximum} characters long."]
-    folded = password.casefold()
+    folded = stabilized.casefold()
     if folded == username.casefold():
         return ["Must not be the username."]
     if folded in common_passwords() or folded in CONTEXT_WORDS:
         return ["Is too common; choose another."]
     return []
+
+
+def _is_text(password: str) -> bool:
+    # A lone surrogate (from a JSON escape or a badly decoded terminal) cannot be hashed.
+    try:
+        password.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

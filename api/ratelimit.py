@@ -24,11 +24,14 @@ def _login_rate_limit() -> str:
 
 
 def _username() -> str:
+    """Return the key of the username the login names.
+
+    A name that cannot be a username (no user can have it) shares one bucket: keys stay
+    short and storable in Redis whatever the client sends, lone surrogates included.
+    """
     body = request.get_json(silent=True)
     name = body.get("username") if isinstance(body, dict) else None
-    if not isinstance(name, str):
-        return "-"
-    return username_key(name) or name[:64].casefold()
+    return (username_key(name) if isinstance(name, str) else None) or "-"
 
 
 def _login_failed(response: Response) -> bool:
@@ -37,7 +40,11 @@ def _login_failed(response: Response) -> bool:
 
 def _refuse(request_limit: RequestLimit) -> Response:
     """Log the breach and hand the error handler a ``Retry-After`` to send with the 429."""
-    audit("rate_limited", "refused", limit=str(request_limit.limit))
+    if request_limit.limit.scope == "login-username":
+        counter = {"counter": "username", "username": _username()}
+    else:
+        counter = {"counter": "address"}
+    audit("rate_limited", "refused", limit=str(request_limit.limit.limit), **counter)
     retry_after = max(1, request_limit.reset_at - int(time.time()))
     return Response(status=429, headers={"Retry-After": str(retry_after)})
 

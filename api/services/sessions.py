@@ -10,7 +10,7 @@ from flask import current_app
 from sqlalchemy import or_, select, update
 
 from .. import passwords, tokens
-from ..audit import audit
+from ..audit import audit, clip
 from ..errors import Forbidden, InvalidCredentials, NotFound
 from ..extensions import db
 from ..models import LoginSession, User, utcnow
@@ -44,10 +44,12 @@ def authenticate(username: str, password: str, user_agent: str = "") -> TokenPai
     user = find_user(username)
     if user is None:
         hashing.verify_dummy(password)
-        audit("login", "failure", reason="unknown user")
+        audit("login", "failure", reason="unknown user", username=clip(username))
         raise InvalidCredentials(WRONG_CREDENTIALS)
-    if not hashing.verify(user.password_hash, password) or not user.is_active:
-        audit("login", "failure", user_id=user.id)
+    verified = hashing.verify(user.password_hash, password)
+    if not verified or not user.is_active:
+        reason = "user deactivated" if verified else "wrong password"
+        audit("login", "failure", user_id=user.id, reason=reason)
         raise InvalidCredentials(WRONG_CREDENTIALS)
     if hashing.needs_rehash(user.password_hash):
         user.password_hash = hashing.hash(password)
