@@ -61,7 +61,7 @@ def bearer_token(request: Request) -> str | None:
     if header is None:
         param = current_app.config["TOKEN_QUERY_PARAM"]
         return request.args.get(param) if param else None
-    if not header[:6].lower() == "bearer":
+    if header[:6].lower() != "bearer":
         return None  # no credentials of ours: another scheme gets the plain challenge
     match = _BEARER.fullmatch(header)
     if match is None:

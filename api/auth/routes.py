@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 from flask_login import current_user, login_required
 
 from ..blueprint import Blueprint
 from ..clients import user_agent
 from ..ratelimit import limit_failed_logins
+from ..schemas import PaginationSchema
 from ..services import sessions
 from .schemas import (
     LoginSchema,
@@ -49,21 +50,22 @@ def logout():
 
 @blp.route("/sessions", methods=["GET"])
 @login_required
+@blp.arguments(PaginationSchema, location="query")
 @blp.response(200, LoginSessionPageSchema)
-def list_sessions():
+def list_sessions(pagination):
     """List the caller's live sessions, newest first; ``current`` marks the one in use."""
-    live = sessions.live_sessions(current_user.id)
-    items = [
-        {
-            "id": s.id,
-            "created_at": s.created_at,
-            "last_used_at": s.last_used_at,
-            "user_agent": s.user_agent,
-            "current": s.id == current_user.session_id,
-        }
-        for s in live
-    ]
-    return {"items": items, "page": 1, "per_page": max(len(items), 1), "total": len(items)}
+    page = sessions.live_sessions(current_user.id, pagination["page"], pagination["per_page"])
+    return replace(page, items=[_with_current_flag(s) for s in page.items])
+
+
+def _with_current_flag(login_session) -> dict:
+    return {
+        "id": login_session.id,
+        "created_at": login_session.created_at,
+        "last_used_at": login_session.last_used_at,
+        "user_agent": login_session.user_agent,
+        "current": login_session.id == current_user.session_id,
+    }
 
 
 @blp.route("/sessions/<string:session_id>", methods=["DELETE"])

@@ -14,6 +14,7 @@ from ..audit import audit, clip
 from ..errors import Forbidden, InvalidCredentials, NotFound
 from ..extensions import db
 from ..models import LoginSession, User, utcnow
+from . import Page, paginate
 from .accounts import check_new_password, find_user, revoke_sessions
 
 WRONG_CREDENTIALS = "invalid username or password"
@@ -160,19 +161,18 @@ def logout(user_id: int, session_id: str) -> None:
     audit("logout", user_id=user_id, session_id=session_id)
 
 
-def live_sessions(user_id: int) -> list[LoginSession]:
-    """Return the user's sessions that still admit tokens, newest first."""
-    return list(
-        db.session.scalars(
-            select(LoginSession)
-            .where(
-                LoginSession.user_id == user_id,
-                LoginSession.revoked_at.is_(None),
-                LoginSession.expires_at > utcnow(),
-            )
-            .order_by(LoginSession.created_at.desc(), LoginSession.id)
+def live_sessions(user_id: int, page: int, per_page: int) -> Page[LoginSession]:
+    """Return one page of the user's sessions that still admit tokens, newest first."""
+    query = (
+        select(LoginSession)
+        .where(
+            LoginSession.user_id == user_id,
+            LoginSession.revoked_at.is_(None),
+            LoginSession.expires_at > utcnow(),
         )
+        .order_by(LoginSession.created_at.desc(), LoginSession.id)
     )
+    return paginate(query, page, per_page)
 
 
 def end_session(user_id: int, session_id: str) -> None:
