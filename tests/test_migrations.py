@@ -1,0 +1,115 @@
+"""Migrations: ``init-db`` builds exactly the models' schema, and is safe to run again."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from conftest import PASSWORD
+
+from api import create_app
+from api.extensions import db
+from api.schema import BASELINE_REVISION, head_revision
+from api.services import accounts
+
+
+@pytest.fixture
+def bare_app(config, tmp_path):
+    """An app whose database has no tables yet (the ``app`` fixture creates them)."""
+    app = create_app(config, instance_path=str(tmp_path / "instance"))
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def init_db(bare_app):
+    runner = bare_app.test_cli_runner()
+
+    def run():
+        return runner.invoke(args=["init-db"])
+
+    return run
+
+
+def schema_differences(app) -> list:
+    """What autogenerate would change to make the database match the models."""
+    with app.app_context(), db.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        return compare_metadata(context, db.metadata)
+
+
+def tables(app) -> set[str]:
+    with app.app_context():
+        return set(sa.inspect(db.engine).get_table_names())
+
+
+def test_migrations_build_exactly_the_models_schema(bare_app, init_db):
+    result = init_db()
+    assert result.exit_code == 0, result.output
+    assert tables(bare_app) == {"alembic_version", "users", "login_sessions", "notes"}
+    assert schema_differences(bare_app) == []
+
+
+def test_init_db_upgrades_to_the_newest_revision_and_is_safe_to_run_again(bare_app, init_db):
+    with bare_app.app_context():
+        head = head_revision()
+    first = init_db()
+    assert first.exit_code == 0
+    assert first.output.strip() == f"database ready: schema upgraded to revision {head}"
+    with bare_app.app_context():
+        accounts.create_user("alice", PASSWORD)
+    again = init_db()
+    assert again.exit_code == 0
+    assert again.output.strip() == f"database ready: schema already at revision {head}"
+    assert bare_app.test_client().post(
+        "/login", json={"username": "alice", "password": PASSWORD}
+    ).status_code == 200
+
+
+def test_init_db_adopts_a_database_an_older_create_all_made(bare_app, init_db):
+    with bare_app.app_context():
+        db.create_all()
+        accounts.create_user("alice", PASSWORD)
+    result = init_db()
+    assert result.exit_code == 0, result.output
+    assert f"adopted the existing tables as revision {BASELINE_REVISION}" in result.output
+    assert schema_differences(bare_app) == []
+    assert bare_app.test_client().post(
+        "/login", json={"username": "alice", "password": PASSWORD}
+    ).status_code == 200
+
+
+def test_init_db_refuses_a_database_with_only_some_of_the_tables(bare_app, init_db):
+    with bare_app.app_context():
+        db.metadata.tables["users"].create(db.engine)
+    result = init_db()
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        "error: the database has some of Tessera's tables but not login_sessions, notes"
+    )
+    assert tables(bare_app) == {"users"}
+
+
+def test_init_db_refuses_a_users_table_with_other_columns(bare_app, init_db):
+    with bare_app.app_context(), db.engine.begin() as connection:
+        connection.execute(sa.text("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)"))
+        for table in ("login_sessions", "notes"):
+            db.metadata.tables[table].create(connection)
+    result = init_db()
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: table 'users' has columns ['id', 'name']")
+    assert "alembic_version" not in tables(bare_app)
+
+
+def test_every_migration_downgrades_and_upgrades_again(bare_app, init_db):
+    assert init_db().exit_code == 0
+    with bare_app.app_context():
+        config = bare_app.extensions["migrate"].migrate.get_config()
+        command.downgrade(config, "base")
+    assert tables(bare_app) == {"alembic_version"}
+    assert init_db().exit_code == 0
+    assert schema_differences(bare_app) == []
