@@ -40,11 +40,12 @@ def _login_failed(response: Response) -> bool:
 
 def _refuse(request_limit: RequestLimit) -> Response:
     """Log the breach and hand the error handler a ``Retry-After`` to send with the 429."""
-    if request_limit.limit.scope == "login-username":
+    scope = request_limit.request_args[-1]  # the limit's key, then its scope
+    if scope.endswith("login-username"):
         counter = {"counter": "username", "username": _username()}
     else:
         counter = {"counter": "address"}
-    audit("rate_limited", "refused", limit=str(request_limit.limit.limit), **counter)
+    audit("rate_limited", "refused", limit=str(request_limit.limit), **counter)
     retry_after = max(1, request_limit.reset_at - int(time.time()))
     return Response(status=429, headers={"Retry-After": str(retry_after)})
 
@@ -71,4 +72,7 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"] or "memory://")
     app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", bool(app.config["RATE_LIMIT_FAIL_OPEN"]))
     app.config.setdefault("RATELIMIT_KEY_PREFIX", "tessera")
+    # Flask-Limiter keeps the first key prefix it was given for good; the limiter is shared
+    # by every app of the process, so forget it and let this app's configuration count.
+    limiter._key_prefix = None
     limiter.init_app(app)
