@@ -13,9 +13,11 @@ from . import (
     clients,
     commands,
     database,
+    docs,
     health,
     http,
     keys,
+    openapi,
     passwords,
     ratelimit,
     resources,
@@ -55,13 +57,11 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    app.config.setdefault("API_TITLE", "Tessera")
-    app.config.setdefault("API_VERSION", "1.0")
-    app.config.setdefault("OPENAPI_VERSION", "3.0.3")
-    api.init_app(app)
+    openapi.init_app(app)
     api.register_blueprint(auth.blp)
     api.register_blueprint(resources.blp)
     api.register_blueprint(health.blp)
+    docs.init_app(app)
 
 
 def register_commands(app: Flask) -> None:

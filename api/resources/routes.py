@@ -34,6 +34,7 @@ def admin_required(view):
             raise Forbidden("admin rights required")
         return view(*args, **kwargs)
 
+    checked.admin_only = True  # read by the OpenAPI document: 403 on admin operations
     return checked
 
 

@@ -1,0 +1,95 @@
+"""``GET /docs``: Swagger UI over ``/openapi.json``, every file served by the app itself.
+
+The Swagger UI files come from the ``swagger-ui-bundle-v2`` package, so the page works on a
+network with no way out. The page has its own Content-Security-Policy: scripts and styles
+from this origin only, requests ("Try it out") to this origin only.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask, Response, abort, render_template_string, send_from_directory
+from swagger_ui_bundle import swagger_ui_path
+
+from . import openapi
+
+DOCS_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; font-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+)
+
+# The only files of the bundle the page loads; nothing else in the package is served.
+ASSETS = frozenset(
+    {"swagger-ui.css", "swagger-ui-bundle.js", "favicon-32x32.png", "favicon-16x16.png"}
+)
+ASSET_MAX_AGE = 3600
+
+PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <title>Tessera API</title>
+  <link rel="stylesheet" href="{{ url_for('docs.asset', name='swagger-ui.css') }}">
+  <link rel="icon" type="image/png" sizes="32x32"
+        href="{{ url_for('docs.asset', name='favicon-32x32.png') }}">
+</head>
+<body>
+  <div id="swagger-ui" data-spec-url="{{ url_for('api-docs.openapi_json') }}"></div>
+  <script src="{{ url_for('docs.asset', name='swagger-ui-bundle.js') }}"></script>
+  <script src="{{ url_for('docs.initializer') }}"></script>
+</body>
+</html>
+"""
+
+# No inline script (the CSP forbids it): the page's one setting, the document URL, is read
+# from a data attribute. No validator badge (it would call out to the internet) and no
+# remembered token (it would sit in localStorage).
+INITIALIZER = """window.addEventListener("load", function () {
+  var root = document.getElementById("swagger-ui");
+  window.ui = SwaggerUIBundle({
+    url: root.dataset.specUrl,
+    dom_id: "#swagger-ui",
+    deepLinking: true,
+    validatorUrl: null,
+    persistAuthorization: false,
+    presets: [SwaggerUIBundle.presets.apis],
+    layout: "BaseLayout"
+  });
+});
+"""
+
+blp = Blueprint("docs", __name__)
+
+
+@blp.route("/docs", methods=["GET"])
+def page() -> Response:
+    """Serve the Swagger UI page."""
+    response = Response(render_template_string(PAGE), mimetype="text/html")
+    response.headers["Content-Security-Policy"] = DOCS_CSP
+    return response
+
+
+@blp.route("/docs/swagger-initializer.js", methods=["GET"])
+def initializer() -> Response:
+    """Serve the script that starts Swagger UI on the page."""
+    response = Response(INITIALIZER, mimetype="text/javascript")
+    response.cache_control.public = True
+    response.cache_control.max_age = ASSET_MAX_AGE
+    return response
+
+
+@blp.route("/docs/assets/<name>", methods=["GET"])
+def asset(name: str) -> Response:
+    """Serve one of Swagger UI's own files from the installed package."""
+    if name not in ASSETS:
+        abort(404)
+    return send_from_directory(swagger_ui_path, name, max_age=ASSET_MAX_AGE)
+
+
+def init_app(app: Flask) -> None:
+    """Register the docs page and describe it in the OpenAPI document."""
+    app.register_blueprint(blp)
+    openapi.document_page(
+        app, "docs.page", "Interactive documentation (Swagger UI), served by the app.", "text/html"
+    )

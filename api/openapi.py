@@ -1,0 +1,187 @@
+"""The OpenAPI document at ``/openapi.json``, completed in one place.
+
+flask-smorest documents each view's success response and request body from the same schemas
+the views validate with. The rest is inferred here, operation by operation, from what the
+view is: every error status it can answer (as problem+json), and the bearer scheme on every
+operation behind ``login_required``. Only the refusals a use case makes on its own (a taken
+name, the last admin, a wrong password) are listed by hand, in ``USE_CASE_ERRORS``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from http import HTTPStatus
+from typing import Any
+
+from apispec import APISpec, BasePlugin
+from flask import Flask
+from flask_login import login_required
+from werkzeug.routing import Rule
+
+from .extensions import api
+from .schemas import ProblemSchema
+
+BEARER = "bearerAuth"
+PROBLEM_JSON = "application/problem+json"
+
+# Statuses a view's shape cannot reveal: the refusals its use case makes, by endpoint.
+USE_CASE_ERRORS: dict[str, set[int]] = {
+    "auth.login": {401, 429},
+    "auth.refresh": {401},
+    "auth.change_password": {403},
+    "resources.create_user": {409},
+    "resources.update_user": {409},
+    "resources.delete_user": {409},
+    "health.health": {503},
+}
+
+_ERROR_DESCRIPTIONS = {
+    400: "The body is not JSON, or not a JSON object.",
+    401: "No valid access token (or, on /login and /refresh, no valid credentials).",
+    403: "Authenticated, but not allowed.",
+    404: "No such resource, or not the caller's.",
+    409: "The change conflicts with the current state.",
+    413: "The body is larger than 1 MiB.",
+    415: "The body is not application/json.",
+    422: "The body or query has invalid fields; `errors` says which.",
+    429: "Too many failed logins; retry after `Retry-After` seconds.",
+    503: "The database does not answer.",
+}
+
+_HEADERS = {
+    401: {
+        "WWW-Authenticate": {
+            "description": 'The RFC 6750 challenge, `Bearer realm="api"` and why a token failed.',
+            "schema": {"type": "string"},
+        }
+    },
+    429: {
+        "Retry-After": {
+            "description": "Seconds until a login may be tried again.",
+            "schema": {"type": "integer"},
+        }
+    },
+}
+
+# Flask-Login's wrapper runs the same code object whatever view it wraps.
+_LOGIN_REQUIRED_CODE = login_required(lambda: None).__code__
+
+
+def requires_login(view: Callable[..., Any]) -> bool:
+    """Tell whether ``view`` is wrapped, at any depth, in Flask-Login's ``login_required``."""
+    while view is not None:
+        if getattr(view, "__code__", None) is _LOGIN_REQUIRED_CODE:
+            return True
+        view = getattr(view, "__wrapped__", None)
+    return False
+
+
+def requires_admin(view: Callable[..., Any]) -> bool:
+    """Tell whether ``view`` lets admins only through (see ``admin_required``)."""
+    return bool(getattr(view, "admin_only", False))
+
+
+def response_name(status: int) -> str:
+    """Return the name of the shared error response component for ``status``."""
+    return HTTPStatus(status).phrase.replace(" ", "").replace("-", "")
+
+
+def error_statuses(view: Callable[..., Any], rule: Rule, operation: dict) -> set[int]:
+    """Return every error status the operation of ``rule`` can answer with."""
+    statuses = set(USE_CASE_ERRORS.get(rule.endpoint, ()))
+    if "requestBody" in operation:
+        statuses |= {400, 413, 415, 422}
+    if any(p.get("in") == "query" for p in operation.get("parameters", [])):
+        statuses.add(422)
+    if rule.arguments:
+        statuses.add(404)
+    if requires_login(view):
+        statuses.add(401)
+    if requires_admin(view):
+        statuses.add(403)
+    return statuses
+
+
+class CompleteDocument(BasePlugin):
+    """An apispec plugin that adds error responses and security to each operation."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+
+    def init_spec(self, spec: APISpec) -> None:
+        spec.components.security_scheme(
+            BEARER,
+            {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "The `access_token` from `POST /login` or `POST /refresh`.",
+            },
+        )
+        spec.components.schema("Problem", schema=ProblemSchema)
+        for status, description in _ERROR_DESCRIPTIONS.items():
+            response = {
+                "description": description,
+                "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+            }
+            if status in _HEADERS:
+                response["headers"] = _HEADERS[status]
+            spec.components.response(response_name(status), response, lazy=True)
+
+    def operation_helper(
+        self, path: str | None = None, operations: dict | None = None, **kwargs: Any
+    ) -> None:
+        rule: Rule | None = kwargs.get("rule")
+        if rule is None or not operations:
+            return
+        view = self.app.view_functions[rule.endpoint]
+        for operation in operations.values():
+            responses = {str(code): doc for code, doc in operation.get("responses", {}).items()}
+            for status in error_statuses(view, rule, operation):
+                # A response a view documents by hand wins over the generic one.
+                if str(status) not in responses or status == 422:
+                    responses[str(status)] = response_name(status)
+            operation["responses"] = dict(sorted(responses.items()))
+            if requires_login(view):
+                operation["security"] = [{BEARER: []}]
+
+
+def document_page(app: Flask, endpoint: str, summary: str, content_type: str) -> None:
+    """Describe a GET endpoint that is not an API view (the document itself, the docs page)."""
+    schema = {"type": "object"} if content_type == "application/json" else {"type": "string"}
+    operation = {
+        "tags": ["docs"],
+        "summary": summary,
+        "responses": {
+            "200": {"description": "OK", "content": {content_type: {"schema": schema}}}
+        },
+    }
+    rule = next(app.url_map.iter_rules(endpoint))
+    api.spec.path(rule=rule, operations={"get": operation})
+
+
+def init_app(app: Flask) -> None:
+    """Bind the smorest Api: the document is served at ``/openapi.json`` and completed here."""
+    app.config.setdefault("API_TITLE", "Tessera")
+    app.config.setdefault("API_VERSION", "1.0")
+    app.config.setdefault("OPENAPI_VERSION", "3.0.3")
+    app.config.setdefault("OPENAPI_URL_PREFIX", "/")
+    app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
+    app.config.setdefault(
+        "API_SPEC_OPTIONS",
+        {
+            "info": {
+                "description": (
+                    "Bearer-token JSON API. Every error is an RFC 9457 problem document "
+                    "(`application/problem+json`)."
+                )
+            }
+        },
+    )
+    # Errors are documented per status by CompleteDocument, in the one problem+json shape.
+    api.ERROR_SCHEMA = ProblemSchema
+    api.DEFAULT_ERROR_RESPONSE_NAME = None
+    api.init_app(app, spec_kwargs={"extra_plugins": [CompleteDocument(app)]})
+    # Pagination here is in the body, not in flask-smorest's X-Pagination header.
+    api.spec.components.schemas.pop("PaginationMetadata", None)
+    api.spec.tag({"name": "docs", "description": "This document and the interactive docs."})
+    document_page(app, "api-docs.openapi_json", "This OpenAPI document.", "application/json")
