@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -15,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 import time_machine
 from sqlalchemy import event
+from werkzeug.serving import make_server
 
 from api import create_app
 from api.database import create_schema
@@ -197,3 +199,15 @@ def queries(app):
     event.listen(engine, "before_cursor_execute", record)
     yield statements
     event.remove(engine, "before_cursor_execute", record)
+
+
+@pytest.fixture
+def live_server(app):
+    """The app behind a real HTTP server on a free loopback port, in a thread: its base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=10)
