@@ -63,7 +63,7 @@ blp = Blueprint("docs", __name__)
 
 
 @blp.route("/docs", methods=["GET"])
-def page() -> Response:
+def docs_page() -> Response:
     """Serve the Swagger UI page."""
     response = Response(render_template_string(PAGE), mimetype="text/html")
     response.headers["Content-Security-Policy"] = DOCS_CSP
@@ -90,6 +90,5 @@ def asset(name: str) -> Response:
 def init_app(app: Flask) -> None:
     """Register the docs page and describe it in the OpenAPI document."""
     app.register_blueprint(blp)
-    openapi.document_page(
-        app, "docs.page", "Interactive documentation (Swagger UI), served by the app.", "text/html"
-    )
+    summary = "Interactive documentation (Swagger UI), served by the app."
+    openapi.document_page(app, "docs.docs_page", summary, "text/html")

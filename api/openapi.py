@@ -135,6 +135,7 @@ class CompleteDocument(BasePlugin):
             return
         view = self.app.view_functions[rule.endpoint]
         for operation in operations.values():
+            operation.setdefault("operationId", rule.endpoint.rpartition(".")[2])
             responses = {str(code): doc for code, doc in operation.get("responses", {}).items()}
             for status in error_statuses(view, rule, operation):
                 # A response a view documents by hand wins over the generic one.

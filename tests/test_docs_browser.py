@@ -1,0 +1,105 @@
+"""/docs in a real browser: Swagger UI loads from the app alone, authorizes, and runs GET /me.
+
+Headless Chromium from Debian (``apt-get install -y chromium``, as ``.ci/run`` does), driven
+by Playwright with ``executable_path``: Playwright's own browser download is never used.
+"""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import urlsplit
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+TIMEOUT_MS = 20_000
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not os.path.exists(CHROMIUM),
+        reason=f"no Chromium at {CHROMIUM}: run `apt-get install -y chromium` to enable",
+    ),
+]
+
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="pip install -r requirements-dev.txt to enable"
+)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One headless Chromium for the module; Playwright ends its process on close."""
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True, timeout=TIMEOUT_MS
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def page(browser, live_server):
+    """A page that may only reach the live server: anything else is aborted and recorded."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.outside_requests = []
+    page.console_errors = []
+    origin = urlsplit(live_server).netloc
+
+    def only_the_app(route):
+        if urlsplit(route.request.url).netloc == origin:
+            route.continue_()
+        else:
+            page.outside_requests.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_the_app)
+    page.on("console", lambda m: m.type == "error" and page.console_errors.append(m.text))
+    yield page
+    context.close()
+
+
+def test_docs_page_authorizes_with_a_token_and_runs_get_me(page, live_server, alice):
+    page.goto(f"{live_server}/docs")
+    page.get_by_role("button", name="Authorize").first.click()
+    modal = page.locator(".modal-ux")
+    modal.locator("#auth-bearer-value").fill(alice.access_token)
+    modal.get_by_role("button", name="Apply credentials").click()
+    modal.get_by_role("button", name="Close").click()
+
+    get_me = page.locator("#operations-resources-get_me")
+    get_me.locator(".opblock-summary").click()
+    get_me.get_by_role("button", name="Try it out").click()
+    get_me.get_by_role("button", name="Execute").click()
+
+    live = get_me.locator(".live-responses-table")
+    body = live.locator(".response-col_description pre").first
+    body.wait_for()
+    assert '"username": "alice"' in body.inner_text()
+    assert live.locator("tr.response .response-col_status").first.inner_text().strip() == "200"
+    assert page.outside_requests == []
+    assert [e for e in page.console_errors if "Content Security Policy" in e] == []
+
+
+def test_docs_page_lists_every_operation_without_a_token(page, live_server):
+    page.goto(f"{live_server}/docs")
+    page.locator(".opblock").first.wait_for()
+    document = page.request.get(f"{live_server}/openapi.json").json()
+    expected = sum(
+        1 for item in document["paths"].values() for method in item if method != "parameters"
+    )
+    assert page.locator(".opblock").count() == expected
+    assert page.outside_requests == []
