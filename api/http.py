@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response
+from flask import Flask, Response, request
 from flask.sessions import SessionInterface
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import IntegerConverter
 
 JSON_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
@@ -43,9 +44,30 @@ def secure_headers(response: Response) -> Response:
     return response
 
 
+def refuse_oversized_streams() -> None:
+    """Answer 413 to a body sent with no ``Content-Length`` that runs past the limit.
+
+    A body with a ``Content-Length`` over ``MAX_CONTENT_LENGTH`` is refused by Werkzeug before
+    it is read. A chunked one (gunicorn marks its stream terminated) is cut at the limit, and
+    Werkzeug hands back what it read without an error: a JSON object padded with whitespace
+    past the limit would be accepted. Read it here, once, and look one byte further.
+    """
+    limit = request.max_content_length
+    if (
+        limit is None
+        or request.content_length is not None
+        or "wsgi.input_terminated" not in request.environ
+    ):
+        return
+    body = request.get_data(cache=True)
+    if len(body) >= limit and request.environ["wsgi.input"].read(1):
+        raise RequestEntityTooLarge()
+
+
 def init_app(app: Flask) -> None:
-    """Install the session interface, the id converter and the response headers."""
+    """Install the session interface, the id converter, the body limit and the headers."""
     app.session_interface = NoSessionInterface()
     app.json.sort_keys = False
     app.url_map.converters["id"] = IdConverter
+    app.before_request(refuse_oversized_streams)
     app.after_request(secure_headers)
