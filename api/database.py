@@ -14,9 +14,18 @@ from .extensions import db
 def engine_options(url: str, configured: dict[str, Any]) -> dict[str, Any]:
     """Return engine options suited to the backend of ``url``; configured ones win."""
     if url.startswith("sqlite"):
+        # timeout: how long a writer waits for another to commit (SQLite's busy timeout).
         options: dict[str, Any] = {"connect_args": {"timeout": 15}}
     else:
-        options = {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 10, "pool_recycle": 1800}
+        # pre_ping: a connection the server dropped (restart, failover) is replaced, not used;
+        # connect_timeout: an unreachable server costs a request 5 s, never a hung worker.
+        options = {
+            "pool_pre_ping": True,
+            "pool_size": 5,
+            "max_overflow": 10,
+            "pool_recycle": 1800,
+            "connect_args": {"connect_timeout": 5},
+        }
     return {**options, **configured}
 
 
@@ -25,7 +34,6 @@ def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=15000")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 

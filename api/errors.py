@@ -11,6 +11,8 @@ from http import HTTPStatus
 from typing import Any
 
 from flask import Flask, Response, json
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger("tessera")
@@ -126,7 +128,22 @@ def _flatten(messages: dict[str, Any]) -> dict[str, Any]:
     return errors
 
 
+def handle_database_unavailable(error: Exception) -> Response:
+    """The database is down, restarting, out of connections or (SQLite) locked for too long.
+
+    Nothing was committed, so the client may simply retry; a 503 says so, where a 500 would
+    claim a bug. The log names the cause without the SQL statement or its parameters.
+    """
+    cause = getattr(error, "orig", None) or error
+    log.warning("database unavailable: %s: %s", type(cause).__name__, str(cause)[:200])
+    return problem(
+        503, "The database is unavailable; retry shortly.", headers={"Retry-After": "1"}
+    )
+
+
 def handle_crash(error: Exception) -> Response:
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return handle_database_unavailable(error)  # the connection dropped mid-request
     log.exception("unhandled error")
     return problem(500, "The server failed to answer; the error was logged.")
 
@@ -135,4 +152,6 @@ def register_error_handlers(app: Flask) -> None:
     """Turn every error the app can meet into problem+json."""
     app.register_error_handler(ServiceError, handle_service_error)
     app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(OperationalError, handle_database_unavailable)
+    app.register_error_handler(PoolTimeout, handle_database_unavailable)
     app.register_error_handler(Exception, handle_crash)
