@@ -61,10 +61,14 @@ def load_config(app: Flask, overrides: dict[str, Any] | None) -> None:
                 app.config[name] = parse(text)
             except ValueError as exc:
                 raise RuntimeError(f"environment variable {name} is not valid: {exc}") from None
-    app.config["SECRET_KEY_FROM_CONFIG"] = bool(app.config.get("SECRET_KEY"))
+    # A key set but empty (``SECRET_KEY=`` when a secret store delivered nothing) is a
+    # mistake to refuse with a clear message, not a reason to generate a key of our own.
+    app.config["SECRET_KEY_FROM_CONFIG"] = (
+        app.config.get("SECRET_KEY") is not None or "SECRET_KEY" in os.environ
+    )
     if overrides:
         app.config.update(overrides)
-        if overrides.get("SECRET_KEY"):
+        if overrides.get("SECRET_KEY") is not None:
             app.config["SECRET_KEY_FROM_CONFIG"] = True
     if not app.config["DATABASE_URL"]:
         app.config["DATABASE_URL"] = f"sqlite:///{os.path.join(app.instance_path, 'tessera.db')}"

@@ -31,8 +31,9 @@ def configure_signing_keys(app: Flask) -> None:
         keys = read_key_file(app.instance_path) or _create_key_file(app.instance_path)
         app.config["SECRET_KEY"] = keys[-1]["secret"]
         app.config["SECRET_KEY_FALLBACKS"] = [key["secret"] for key in keys[:-1]]
-    if not app.debug:
-        for key in [app.config["SECRET_KEY"], *app.config["SECRET_KEY_FALLBACKS"]]:
+    for key in [app.config["SECRET_KEY"], *app.config["SECRET_KEY_FALLBACKS"]]:
+        # Debug mode may use a short or well-known key, never none at all.
+        if not app.debug or not key:
             _refuse_weak(key)
 
 
