@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask, Response, request
 from flask.sessions import SessionInterface
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import NotFound, RequestEntityTooLarge
 from werkzeug.routing import IntegerConverter
 
 JSON_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
@@ -26,10 +26,24 @@ class NoSessionInterface(SessionInterface):
 
 
 class IdConverter(IntegerConverter):
-    """A database id in a path: 1 to 2**31 - 1, so no value can overflow a column."""
+    """A database id in a path: 1 to 2**31 - 1, so no value can overflow a column.
+
+    Anything else is 404. A converter's usual refusal (``ValidationError``) would make
+    werkzeug answer 405 when the path has rules for other methods, so the pattern refuses
+    what it can (zero, leading zeros, signs, more than 10 digits) and an id past the
+    maximum is refused as a resource that cannot exist.
+    """
+
+    regex = r"[1-9][0-9]{0,9}"
 
     def __init__(self, url_map, **kwargs) -> None:
         super().__init__(url_map, min=1, max=2**31 - 1)
+
+    def to_python(self, value: str) -> int:
+        number = int(value)
+        if number > self.max:
+            raise NotFound()
+        return number
 
 
 def secure_headers(response: Response) -> Response:

@@ -14,12 +14,13 @@ from http import HTTPStatus
 from typing import Any
 
 from apispec import APISpec, BasePlugin
+from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Flask
 from flask_login import login_required
 from werkzeug.routing import Rule
 
 from .extensions import api
-from .schemas import ProblemSchema
+from .schemas import NewPassword, PartialUpdateSchema, ProblemSchema
 
 BEARER = "bearerAuth"
 PROBLEM_JSON = "application/problem+json"
@@ -126,6 +127,23 @@ class CompleteDocument(BasePlugin):
             if status in _HEADERS:
                 response["headers"] = _HEADERS[status]
             spec.components.response(response_name(status), response, lazy=True)
+        marshmallow_plugin = next(p for p in spec.plugins if isinstance(p, MarshmallowPlugin))
+        marshmallow_plugin.converter.add_attribute_function(self._new_password_properties())
+
+    def _new_password_properties(self) -> Callable[..., dict]:
+        minimum = int(self.app.config["PASSWORD_MIN_LENGTH"])
+
+        def new_password_properties(converter, field, **kwargs) -> dict:
+            return {"minLength": minimum} if isinstance(field, NewPassword) else {}
+
+        return new_password_properties
+
+    def schema_helper(self, name: str, definition: dict, **kwargs: Any) -> dict | None:
+        schema = kwargs.get("schema")
+        schema_class = schema if isinstance(schema, type) else type(schema)
+        if issubclass(schema_class, PartialUpdateSchema):
+            return {"minProperties": 1}
+        return None
 
     def operation_helper(
         self, path: str | None = None, operations: dict | None = None, **kwargs: Any

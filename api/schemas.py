@@ -1,10 +1,28 @@
-"""Schemas shared by both blueprints: pagination in and out."""
+"""Schemas and fields shared by both blueprints: pagination, new passwords, partial updates."""
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 MAX_PAGE = 1_000_000
+USERNAME_PATTERN = r"^[A-Za-z0-9._-]{3,64}$"
+
+
+class NewPassword(fields.String):
+    """A password being set. The rules that need the configuration or the username are the
+    service's (``check_new_password``); the OpenAPI document shows the configured minimum."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(load_only=True, validate=validate.Length(max=1024), **kwargs)
+
+
+class PartialUpdateSchema(Schema):
+    """A PATCH body: any of the fields, but at least one (``minProperties: 1`` in the docs)."""
+
+    @validates_schema
+    def _not_empty(self, data, **kwargs):
+        if not data:
+            raise ValidationError(f"Give at least one of {', '.join(self.fields)}.", "_schema")
 
 
 class PaginationSchema(Schema):

@@ -1,6 +1,6 @@
 from marshmallow import Schema, fields, validate
 
-from ..schemas import page_of
+from ..schemas import NewPassword, page_of
 
 _PASSWORD = validate.Length(min=1, max=1024)
 
@@ -24,7 +24,7 @@ class TokenPairSchema(Schema):
 
 class PasswordChangeSchema(Schema):
     current_password = fields.String(required=True, load_only=True, validate=_PASSWORD)
-    new_password = fields.String(required=True, load_only=True, validate=_PASSWORD)
+    new_password = NewPassword(required=True)
 
 
 class LoginSessionSchema(Schema):

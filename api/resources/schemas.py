@@ -1,6 +1,6 @@
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, fields, validate
 
-from ..schemas import page_of
+from ..schemas import USERNAME_PATTERN, NewPassword, PartialUpdateSchema, page_of
 
 
 class MeSchema(Schema):
@@ -18,35 +18,30 @@ class NoteSchema(Schema):
     updated_at = fields.DateTime(dump_only=True)
 
 
-class NoteUpdateSchema(Schema):
+class NoteUpdateSchema(PartialUpdateSchema):
     title = fields.String(validate=validate.Length(min=1, max=200))
     body = fields.String(validate=validate.Length(max=10_000))
-
-    @validates_schema
-    def _not_empty(self, data, **kwargs):
-        if not data:
-            raise ValidationError("Give at least one of title, body.", "_schema")
 
 
 class UserSchema(Schema):
     id = fields.Integer(dump_only=True)
-    username = fields.String(required=True, validate=validate.Length(min=3, max=64))
-    password = fields.String(required=True, load_only=True, validate=validate.Length(max=1024))
+    username = fields.String(
+        required=True,
+        validate=validate.Regexp(
+            USERNAME_PATTERN, error="Must be 3 to 64 letters, digits, '.', '_' or '-'."
+        ),
+    )
+    password = NewPassword(required=True)
     is_admin = fields.Boolean(load_default=False, truthy={True}, falsy={False})
     is_active = fields.Boolean(dump_only=True)
     created_at = fields.DateTime(dump_only=True)
     last_login_at = fields.DateTime(dump_only=True, allow_none=True)
 
 
-class UserUpdateSchema(Schema):
+class UserUpdateSchema(PartialUpdateSchema):
     is_active = fields.Boolean(truthy={True}, falsy={False})
     is_admin = fields.Boolean(truthy={True}, falsy={False})
-    password = fields.String(load_only=True, validate=validate.Length(max=1024))
-
-    @validates_schema
-    def _not_empty(self, data, **kwargs):
-        if not data:
-            raise ValidationError("Give at least one of is_active, is_admin, password.", "_schema")
+    password = NewPassword()
 
 
 NotePageSchema = page_of(NoteSchema)
