@@ -147,3 +147,7 @@ def test_failed_logins_are_counted_across_servers_through_redis(limited_pair):
         right = call(server.port, "POST", "/login", {"username": "bob", "password": PASSWORD})
         assert right.status == 429
         assert int(right.headers["retry-after"]) >= 1
+
+
+def test_the_server_header_names_no_version(a):
+    assert call(a.port, "GET", "/health").headers["server"] == "gunicorn"

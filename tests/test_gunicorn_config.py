@@ -1,0 +1,56 @@
+"""gunicorn.conf.py: the settings production gunicorn runs with, read as gunicorn reads them."""
+
+from __future__ import annotations
+
+import os
+import runpy
+
+import pytest
+from gunicorn.config import Config
+from servers import ROOT
+
+
+def gunicorn_config(monkeypatch, **environment: str) -> Config:
+    """Load gunicorn.conf.py under ``environment`` into gunicorn's own, validated settings."""
+    for name in ("TRUSTED_PROXIES", "WEB_CONCURRENCY", "FORWARDED_ALLOW_IPS"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    config = Config()
+    for name, value in runpy.run_path(str(ROOT / "gunicorn.conf.py")).items():
+        if name in config.settings:
+            config.set(name, value)
+    return config
+
+
+def test_workers_default_to_twice_the_cpus_plus_one_and_follow_web_concurrency(monkeypatch):
+    cpus = len(os.sched_getaffinity(0))
+    assert gunicorn_config(monkeypatch).workers == 2 * cpus + 1
+    assert gunicorn_config(monkeypatch, WEB_CONCURRENCY="3").workers == 3
+
+
+@pytest.mark.parametrize(
+    ("environment", "allowed"),
+    [
+        ({}, []),
+        ({"TRUSTED_PROXIES": "0"}, []),
+        ({"TRUSTED_PROXIES": "1"}, ["*"]),
+        ({"TRUSTED_PROXIES": "2", "FORWARDED_ALLOW_IPS": "10.0.0.5"}, ["10.0.0.5"]),
+    ],
+)
+def test_forwarded_headers_are_trusted_exactly_when_the_app_trusts_proxies(
+    monkeypatch, environment, allowed
+):
+    assert gunicorn_config(monkeypatch, **environment).forwarded_allow_ips == allowed
+
+
+def test_the_access_log_format_has_no_field_that_can_carry_a_credential(monkeypatch):
+    config = gunicorn_config(monkeypatch)
+    log_format = config.access_log_format
+    for atom in ("%(r)s", "%(q)s", "%(u)s", "%(f)s"):  # request line, query, user, referer
+        assert atom not in log_format
+    for header in ("{authorization}", "{cookie}", "{referer}"):
+        assert header not in log_format.lower()
+    assert '"%(m)s %(U)s %(H)s"' in log_format  # method and path, without the query
+    assert config.timeout == 30
+    assert config.control_socket_disable is True
