@@ -97,3 +97,11 @@ def test_an_unknown_user_costs_a_verification_with_the_same_parameters(client, u
     client.post("/login", json={"username": "mallory", "password": "not the password"})
     real, dummy = (extract_parameters(password_hash) for password_hash in hasher.verified)
     assert dummy == real
+
+
+def test_a_lookalike_username_is_the_same_user(client, users, admin):
+    fullwidth = "\uff41\uff4c\uff49\uff43\uff45"  # "alice" in fullwidth forms; NFKC folds it
+    body = {"username": fullwidth, "password": "a fresh passphrase"}
+    # Refused either way: the API takes ASCII names only (422), the service folds to "alice".
+    assert client.post("/users", json=body, headers=admin.headers).status_code in (409, 422)
+    assert _answer(client, fullwidth, PASSWORD)[0] == 200
