@@ -203,6 +203,8 @@ def _post(port: int, path: str, body: dict) -> int:
         connection.request("POST", path, json.dumps(body), {"Content-Type": "application/json"})
         response = connection.getresponse()
         response.read()
+        # No version banner: gunicorn says only its name.
+        assert not any(c.isdigit() for c in response.getheader("Server", ""))
         return response.status
     finally:
         connection.close()
