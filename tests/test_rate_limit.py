@@ -152,3 +152,28 @@ def test_counters_are_shared_by_every_process_only_with_redis(client, make_user,
     with other_process.app_context():
         db.session.remove()
         db.engine.dispose()
+
+
+def test_several_windows_can_cap_consecutive_failures(config, tmp_path, clock, backend):
+    # NIST SP 800-63B caps consecutive failures per account (at 100); a second, longer window
+    # does that: here 3 a minute and 4 an hour.
+    if backend != "sqlite":
+        pytest.skip("moves the clock, which Redis does not follow; the limiter is the same")
+    app = _fresh_app(config, tmp_path, "windows", LOGIN_RATE_LIMIT="3 per minute;4 per hour")
+    with app.app_context():
+        accounts.create_user("alice", PASSWORD)
+    client = app.test_client()
+    for _ in range(3):
+        assert _login(client, "alice", "wrong password").status_code == 401
+    _assert_throttled(_login(client, "alice"))
+    clock.shift(61)
+    assert _login(client, "alice", "wrong password").status_code == 401
+    clock.shift(61)
+    refused = _login(client, "alice")
+    assert refused.status_code == 429
+    assert int(refused.headers["Retry-After"]) > 60
+    clock.shift(3600)
+    assert _login(client, "alice").status_code == 200
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
