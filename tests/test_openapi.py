@@ -1,0 +1,191 @@
+"""GET /openapi.json: a valid OpenAPI 3 document of every route, with errors and security right.
+
+And GET /docs: the page and every file it loads come from the app itself.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from openapi_spec_validator import validate
+
+from api.http import JSON_CSP
+
+# Files, not operations: the Swagger UI page's scripts and styles, and Flask's static folder.
+NOT_OPERATIONS = {"docs.asset", "docs.initializer", "static"}
+PUBLIC = {
+    ("post", "/login"),
+    ("post", "/refresh"),
+    ("get", "/health"),
+    ("get", "/openapi.json"),
+    ("get", "/docs"),
+}
+METHODS = {"get", "post", "put", "patch", "delete"}
+
+
+@pytest.fixture
+def document(client):
+    response = client.get("/openapi.json")
+    assert response.status_code == 200
+    assert response.content_type == "application/json"
+    return response.get_json()
+
+
+def _operations(document):
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            if method in METHODS:
+                yield method, path, operation
+
+
+def _openapi_path(rule: str) -> str:
+    return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule)
+
+
+def test_document_is_valid_openapi_3(document):
+    validate(document)
+    assert document["openapi"].startswith("3.")
+    assert document["info"]["title"] == "Tessera"
+
+
+def test_document_is_served_without_a_token(client):
+    response = client.get("/openapi.json", headers={"Authorization": "Bearer nonsense"})
+    assert response.status_code == 200
+
+
+def test_every_route_of_the_app_is_documented_and_nothing_else(app, document):
+    routes = {
+        (method.lower(), _openapi_path(rule.rule))
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint not in NOT_OPERATIONS
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    }
+    documented = {(method, path) for method, path, _ in _operations(document)}
+    assert routes == documented
+    assert len(routes) >= 20
+
+
+def test_operation_ids_are_unique(document):
+    ids = [operation["operationId"] for _, _, operation in _operations(document)]
+    assert len(ids) == len(set(ids))
+
+
+def test_bearer_scheme_is_declared(document):
+    scheme = document["components"]["securitySchemes"]["bearerAuth"]
+    assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
+    assert "security" not in document  # no global default: each operation says
+
+
+def test_security_is_on_every_protected_operation_and_on_no_public_one(document):
+    for method, path, operation in _operations(document):
+        if (method, path) in PUBLIC:
+            assert not operation.get("security"), (method, path)
+        else:
+            assert operation["security"] == [{"bearerAuth": []}], (method, path)
+
+
+def test_documented_security_matches_what_the_app_enforces(client, document):
+    """Without a token, exactly the operations that declare the bearer scheme answer 401."""
+    for method, path, operation in _operations(document):
+        url = path.replace("{note_id}", "1").replace("{user_id}", "1")
+        url = url.replace("{session_id}", "abc")
+        status = client.open(url, method=method.upper(), json={}).status_code
+        assert (status == 401) == bool(operation.get("security")), (method, path, status)
+
+
+def _statuses(document, method, path) -> set[str]:
+    return set(document["paths"][path][method]["responses"])
+
+
+def test_each_operation_documents_every_error_it_can_answer(document):
+    body = {"400", "413", "415", "422"}
+    assert _statuses(document, "post", "/login") == {"200", "429", "401"} | body
+    assert _statuses(document, "post", "/refresh") == {"200", "401"} | body
+    assert _statuses(document, "get", "/health") == {"200", "503"}
+    assert _statuses(document, "get", "/me") == {"200", "401"}
+    assert _statuses(document, "get", "/notes") == {"200", "401", "422"}
+    assert _statuses(document, "patch", "/notes/{note_id}") == {"200", "401", "404"} | body
+    assert _statuses(document, "delete", "/sessions/{session_id}") == {"204", "401", "404"}
+    assert _statuses(document, "post", "/password") == {"204", "401", "403"} | body
+    assert _statuses(document, "get", "/users") == {"200", "401", "403", "422"}
+    assert _statuses(document, "post", "/users") == {"201", "401", "403", "409"} | body
+    assert _statuses(document, "patch", "/users/{user_id}") == (
+        {"200", "401", "403", "404", "409"} | body
+    )
+    assert _statuses(document, "delete", "/users/{user_id}") == {
+        "204",
+        "401",
+        "403",
+        "404",
+        "409",
+    }
+
+
+def test_every_error_response_is_a_problem_document(document):
+    responses = document["components"]["responses"]
+    problem = {"$ref": "#/components/schemas/Problem"}
+    for method, path, operation in _operations(document):
+        assert "default" not in operation["responses"]
+        for status, response in operation["responses"].items():
+            if int(status) < 400:
+                continue
+            name = response["$ref"].rpartition("/")[2]
+            content = responses[name]["content"]
+            assert content == {"application/problem+json": {"schema": problem}}, (method, path)
+    assert "WWW-Authenticate" in responses["Unauthorized"]["headers"]
+    assert "Retry-After" in responses["TooManyRequests"]["headers"]
+    required = document["components"]["schemas"]["Problem"]["required"]
+    assert set(required) == {"type", "title", "status"}
+
+
+def test_request_schemas_are_the_ones_the_code_validates_with(document, client, alice):
+    schemas = document["components"]["schemas"]
+    note = schemas["Note"]["properties"]
+    assert (note["title"]["minLength"], note["title"]["maxLength"]) == (1, 200)
+    assert schemas["Note"]["additionalProperties"] is False
+    assert schemas["NoteUpdate"]["minProperties"] == 1
+    assert schemas["User"]["properties"]["password"]["minLength"] == 8
+    assert schemas["User"]["properties"]["password"]["writeOnly"] is True
+    too_long = client.post("/notes", json={"title": "x" * 201}, headers=alice.headers)
+    assert too_long.status_code == 422
+    empty = client.patch("/notes/1", json={}, headers=alice.headers)
+    assert empty.status_code == 422
+
+
+def test_the_password_minimum_in_the_document_follows_the_configuration(config, tmp_path):
+    from api import create_app
+
+    config["PASSWORD_MIN_LENGTH"] = 15
+    app = create_app(config, instance_path=str(tmp_path / "other"))
+    document = app.test_client().get("/openapi.json").get_json()
+    assert document["components"]["schemas"]["User"]["properties"]["password"]["minLength"] == 15
+
+
+def test_docs_page_loads_only_files_served_by_the_app(client):
+    response = client.get("/docs")
+    assert response.status_code == 200
+    assert response.content_type.startswith("text/html")
+    csp = response.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "connect-src 'self'" in csp
+    assert "unsafe-eval" not in csp and "script-src 'self' 'unsafe-inline'" not in csp
+    html = response.get_data(as_text=True)
+    assert "http:" not in html and "https:" not in html
+    urls = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert len(urls) >= 3
+    for url in urls:
+        assert url.startswith("/") and not url.startswith("//"), url
+        asset = client.get(url)
+        assert asset.status_code == 200, url
+        assert asset.headers["Cache-Control"] == "public, max-age=3600"
+    assert 'data-spec-url="/openapi.json"' in html
+
+
+def test_docs_serve_only_the_files_the_page_needs(client):
+    assert client.get("/docs/assets/swagger-ui-bundle.js").status_code == 200
+    assert client.get("/docs/assets/index.html").status_code == 404
+    assert client.get("/docs/assets/..%2f..%2f__init__.py").status_code == 404
+
+
+def test_api_responses_keep_the_strict_json_policy(client):
+    assert client.get("/health").headers["Content-Security-Policy"] == JSON_CSP
