@@ -21,5 +21,9 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/python -m pytest
 
+# Never part of `make test`. Over loopback too: make bench BENCH_ARGS=--http
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

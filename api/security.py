@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import Flask, Request, Response, current_app, g
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from . import tokens
 from .errors import CHALLENGE, problem
@@ -17,21 +17,30 @@ from .models import LoginSession, User, utcnow
 # RFC 6750 section 2.1: the scheme (any case), one space, a b64token.
 _BEARER = re.compile(r"[Bb][Ee][Aa][Rr][Ee][Rr] ([A-Za-z0-9\-._~+/]+=*)")
 
-# One statement loads user and session together: the only query a valid token costs.
+# One statement loads user and session together: the only query a valid token costs. It is
+# built from the tables, not the mapped classes, so it runs as plain Core on a pooled
+# connection: no ORM session to open and close and no ORM compile step on every request.
+_USERS = User.__table__
+_SESSIONS = LoginSession.__table__
 _PRINCIPAL_QUERY = (
     select(
-        User.id,
-        User.username,
-        User.is_admin,
-        User.is_active,
-        User.created_at,
-        LoginSession.user_id.label("session_user_id"),
-        LoginSession.expires_at,
-        LoginSession.revoked_at,
-        LoginSession.last_used_at,
+        _USERS.c.id,
+        _USERS.c.username,
+        _USERS.c.is_admin,
+        _USERS.c.is_active,
+        _USERS.c.created_at,
+        _SESSIONS.c.user_id.label("session_user_id"),
+        _SESSIONS.c.expires_at,
+        _SESSIONS.c.revoked_at,
+        _SESSIONS.c.last_used_at,
     )
-    .join(LoginSession, LoginSession.user_id == User.id)
-    .where(LoginSession.id == bindparam("session_id"))
+    .select_from(_SESSIONS.join(_USERS, _USERS.c.id == _SESSIONS.c.user_id))
+    .where(_SESSIONS.c.id == bindparam("session_id"))
+)
+_TOUCH = (
+    update(_SESSIONS)
+    .where(_SESSIONS.c.id == bindparam("session_id"))
+    .values(last_used_at=bindparam("now"))
 )
 
 
@@ -79,13 +88,14 @@ def load_principal(request: Request) -> Principal | None:
     except tokens.TokenError as exc:
         g.token_refusal = exc.reason
         return None
-    row = db.session.execute(_PRINCIPAL_QUERY, {"session_id": claims.session_id}).first()
-    now = utcnow()
-    reason = _refusal(row, claims, now)
-    if reason:
-        g.token_refusal = reason
-        return None
-    _touch(claims.session_id, row.last_used_at, now)
+    with db.engine.connect() as connection:
+        row = connection.execute(_PRINCIPAL_QUERY, {"session_id": claims.session_id}).first()
+        now = utcnow()
+        reason = _refusal(row, claims, now)
+        if reason:
+            g.token_refusal = reason
+            return None
+        _touch(connection, claims.session_id, row.last_used_at, now)
     return Principal(row.id, row.username, row.is_admin, row.created_at, claims.session_id)
 
 
@@ -101,15 +111,13 @@ def _refusal(row, claims: tokens.Claims, now: datetime) -> str | None:
     return None
 
 
-def _touch(session_id: str, last_used_at: datetime, now: datetime) -> None:
+def _touch(connection: Connection, session_id: str, last_used_at: datetime, now: datetime) -> None:
     """Record use of the session, at most once per ``LAST_USED_RESOLUTION`` seconds."""
     resolution = timedelta(seconds=current_app.config["LAST_USED_RESOLUTION"])
     if now - last_used_at < resolution:
         return
-    db.session.execute(
-        update(LoginSession).where(LoginSession.id == session_id).values(last_used_at=now)
-    )
-    db.session.commit()
+    connection.execute(_TOUCH, {"session_id": session_id, "now": now})
+    connection.commit()
 
 
 def unauthorized() -> Response:
