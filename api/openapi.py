@@ -156,7 +156,8 @@ class CompleteDocument(BasePlugin):
             operation.setdefault("operationId", rule.endpoint.rpartition(".")[2])
             responses = {str(code): doc for code, doc in operation.get("responses", {}).items()}
             for status in error_statuses(view, rule, operation):
-                # A response a view documents by hand wins over the generic one.
+                # A response a view documents by hand wins over the generic one, except
+                # flask-smorest's own 422 (from ``@blp.arguments``), which is in its shape.
                 if str(status) not in responses or status == 422:
                     responses[str(status)] = response_name(status)
             operation["responses"] = dict(sorted(responses.items()))
