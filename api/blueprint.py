@@ -7,6 +7,7 @@ from typing import Any
 
 import flask_smorest
 from flask import Request
+from flask_smorest.utils import resolve_schema_instance
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import BadRequest, UnsupportedMediaType
 
@@ -45,3 +46,11 @@ def _has_lone_surrogate(data: Any) -> bool:
 
 class Blueprint(flask_smorest.Blueprint):
     ARGUMENTS_PARSER = StrictJSONParser()
+
+    def arguments(self, schema: Any, *args: Any, **kwargs: Any):
+        """Declare a view's input schema, as flask-smorest does, built once for all requests.
+
+        Given a schema class, webargs builds a new instance on every request (about a tenth of
+        a small authenticated request); an instance is reused as it is.
+        """
+        return super().arguments(resolve_schema_instance(schema), *args, **kwargs)
