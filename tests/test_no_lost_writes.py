@@ -11,7 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import pytest
-from conftest import PASSWORD
+from conftest import PASSWORD, _backends
 from servers import Unanswered, call, deployment_for, servers
 
 pytestmark = pytest.mark.slow
@@ -124,8 +124,22 @@ def join(clients: list[Client]) -> None:
         assert not client.is_alive(), "a client thread hung"
 
 
-def log_in_everyone(deployment, port: int) -> list[Ledger]:
-    ledgers = [Ledger(f"writer{i}") for i in range(CLIENTS)]
+@pytest.fixture(scope="module", params=list(_backends()))
+def cluster(request, tmp_path_factory):
+    """Two servers of two workers each on one database, shared by this module's tests.
+
+    Each test writes as users of its own and checks only their notes.
+    """
+    tmp_path = tmp_path_factory.mktemp(f"cluster-{request.param}")
+    with (
+        deployment_for(request.param, tmp_path) as deployment,
+        servers(deployment, 2, workers=2) as pair,
+    ):
+        yield request.param, deployment, pair
+
+
+def log_in_everyone(deployment, port: int, prefix: str) -> list[Ledger]:
+    ledgers = [Ledger(f"{prefix}{i}") for i in range(CLIENTS)]
     deployment.prepare(*(ledger.username for ledger in ledgers), password=PASSWORD)
     for ledger in ledgers:
         reply = call(port, "POST", "/login", {"username": ledger.username, "password": PASSWORD})
@@ -185,33 +199,31 @@ def wait_for_load(ledgers: list[Ledger], requests: int, seconds: float) -> None:
         time.sleep(0.01)
 
 
-def test_concurrent_writes_on_two_servers_are_all_kept_and_none_fails(backend, tmp_path):
-    with deployment_for(backend, tmp_path) as deployment:
-        with servers(deployment, 2, workers=2) as pair:
-            ports = [server.port for server in pair]
-            ledgers = log_in_everyone(deployment, ports[0])
-            join(run_clients(ledgers, ports, LOAD_SECONDS))
-        print(figures(backend, ledgers))
-        assert_no_server_errors(ledgers, {200, 201, 204})
-        assert sum(ledger.acknowledged_writes for ledger in ledgers) > 0
-        check_database_against(deployment, ledgers)
+def test_concurrent_writes_on_two_servers_are_all_kept_and_none_fails(cluster):
+    backend, deployment, pair = cluster
+    ports = [server.port for server in pair]
+    ledgers = log_in_everyone(deployment, ports[0], "writer")
+    join(run_clients(ledgers, ports, LOAD_SECONDS))
+    print(figures(backend, ledgers))
+    assert_no_server_errors(ledgers, {200, 201, 204})
+    assert sum(ledger.acknowledged_writes for ledger in ledgers) > 0
+    check_database_against(deployment, ledgers)
 
 
-def test_a_server_killed_mid_load_loses_no_acknowledged_write(backend, tmp_path):
-    with deployment_for(backend, tmp_path) as deployment:
-        with servers(deployment, 2, workers=2) as pair:
-            victim = pair[0]
-            ledgers = log_in_everyone(deployment, victim.port)
-            clients = run_clients(ledgers, [server.port for server in pair], LOAD_SECONDS)
-            wait_for_load(ledgers, requests=100, seconds=LOAD_SECONDS / 2)
-            killed = len(victim.pids())
-            victim.crash()
-            victim.start()  # on the same port: the test holds the listening socket
-            join(clients)
-            after_restart = call(victim.port, "GET", "/notes", token=ledgers[0].token)
-        print(figures(backend, ledgers, processes_killed=killed))
-        assert killed == 3  # the master and both workers
-        assert after_restart.status == 200
-        # Requests cut off by the kill got no answer; every answer that came is a success.
-        assert_no_server_errors(ledgers, {200, 201, 204, "unanswered"})
-        check_database_against(deployment, ledgers)
+def test_a_server_killed_mid_load_loses_no_acknowledged_write(cluster):
+    backend, deployment, pair = cluster
+    victim = pair[0]
+    ledgers = log_in_everyone(deployment, victim.port, "survivor")
+    clients = run_clients(ledgers, [server.port for server in pair], LOAD_SECONDS)
+    wait_for_load(ledgers, requests=60, seconds=LOAD_SECONDS / 2)
+    killed = len(victim.pids())
+    victim.crash()
+    victim.start()  # on the same port: the test holds the listening socket
+    join(clients)
+    after_restart = call(victim.port, "GET", "/notes", token=ledgers[0].token)
+    print(figures(backend, ledgers, processes_killed=killed))
+    assert killed == 3  # the master and both workers
+    assert after_restart.status == 200
+    # Requests cut off by the kill got no answer; every answer that came is a success.
+    assert_no_server_errors(ledgers, {200, 201, 204, "unanswered"})
+    check_database_against(deployment, ledgers)
