@@ -284,7 +284,7 @@ def login_case(name: str, app: Flask, username: str, password: str, expect: int)
         environ("/login", body={"username": username, "password": password}),
         expect,
         batch=1,
-        every=5,
+        every=3,
     )
 
 
@@ -309,7 +309,7 @@ def verify_case(app: Flask) -> Case:
         None,
         lambda: lambda: hashing.verify(password_hash, PASSWORD),
         batch=1,
-        every=5,
+        every=3,
     )
 
 

@@ -66,9 +66,12 @@ def authenticate(username: str, password: str, user_agent: str = "") -> TokenPai
     )
     user.last_login_at = now
     db.session.add(login_session)
+    # Made before the commit, which expires every loaded object: reading them afterwards
+    # would cost two more SELECTs for values already at hand.
+    pair = _token_pair(login_session)
     db.session.commit()
-    audit("login", user_id=user.id, session_id=login_session.id)
-    return _token_pair(login_session)
+    audit("login", user_id=pair.user_id, session_id=pair.session_id)
+    return pair
 
 
 def _token_pair(login_session: LoginSession) -> TokenPair:
