@@ -199,13 +199,16 @@ def seed(app: Flask, filler_users: int, full: bool) -> Fixture:
 
 def refused_tokens(app: Flask, valid: str) -> dict[str, str]:
     """A forged, an expired and an unknown-key variant of a valid access token."""
-    kind, _kid, signed = valid.split(".", 2)
-    forged_char = "A" if signed[-1] != "A" else "B"
+    kind, kid, signed = valid.split(".", 2)
+    # Flip the signature's first character: its last one carries padding bits, and a change
+    # there can decode to the very same signature.
+    payload, signature = signed.rsplit(".", 1)
+    forged = f"{payload}.{'A' if signature[0] != 'A' else 'B'}{signature[1:]}"
     with app.app_context(), time_machine.travel(datetime.now(UTC) - timedelta(hours=1)):
         claims = tokens.Claims(1, "expired-session")
         expired = tokens.codec().issue(tokens.ACCESS, claims)
     return {
-        "forged": valid[:-1] + forged_char,
+        "forged": f"{kind}.{kid}.{forged}",
         "expired": expired,
         "unknown_key": f"{kind}.00000000.{signed}",
     }

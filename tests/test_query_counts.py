@@ -78,7 +78,9 @@ def test_valid_token_costs_one_statement_for_user_and_session(clock, client, ali
 
 def _refused_tokens(alice) -> dict[str, dict[str, str]]:
     kind, kid, signed = alice.access_token.split(".", 2)
-    forged = signed[:-1] + ("A" if signed[-1] != "A" else "B")
+    # The signature's first character: its last one holds padding bits a change may not touch.
+    payload, signature = signed.rsplit(".", 1)
+    forged = f"{payload}.{'A' if signature[0] != 'A' else 'B'}{signature[1:]}"
     return {
         "forged": _bearer(f"{kind}.{kid}.{forged}"),
         "unknown key": _bearer(f"{kind}.00000000.{signed}"),
