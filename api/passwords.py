@@ -82,15 +82,16 @@ def common_passwords() -> frozenset[str]:
 def password_problems(password: str, username: str) -> list[str]:
     """Return why ``password`` may not be used by ``username``; an empty list means it may.
 
-    Length counts code points: the minimum those of the password as hashed (NFKC), the
-    maximum those received. There are no composition rules (NIST SP 800-63B).
+    Length counts code points: the minimum must be met both as received (the ``minLength``
+    the OpenAPI document states) and as hashed (NFKC, which can join or split characters);
+    the maximum counts those received. There are no composition rules (NIST SP 800-63B).
     """
     minimum = int(current_app.config["PASSWORD_MIN_LENGTH"])
     maximum = int(current_app.config["PASSWORD_MAX_LENGTH"])
     if not _is_text(password):
         return ["Must be valid Unicode text."]
     stabilized = _stabilized(password)
-    if len(stabilized) < minimum:
+    if min(len(password), len(stabilized)) < minimum:
         return [f"Must be at least {minimum} characters long."]
     if len(password) > maximum:
         return [f"Must be at most {maximum} characters long."]
