@@ -290,3 +290,40 @@ def test_last_used_at_is_written_at_most_once_a_minute(clock, app, client, alice
     clock.shift(1)
     assert client.get(ME, headers=alice.headers).status_code == 200
     assert (_last_used_at(app, session_id) - logged_in_at).total_seconds() == 120
+
+
+# --- indexes ---------------------------------------------------------------------------------
+
+
+def test_every_statement_of_the_busy_paths_uses_an_index(clock, app, client, alice, backend):
+    """No statement of the token check, the notes page, login or refresh scans a table."""
+    if backend != "sqlite":
+        pytest.skip("reads SQLite's query plans")
+    add_users(app, 100)
+    add_notes(app, alice.user_id, 100)
+    seen: list[tuple[str, object]] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):
+        seen.append((statement, parameters))
+
+    with app.app_context():
+        engine = db.engine
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        clock.shift(61)  # the token check writes last_used_at too
+        assert client.get(ME, headers=alice.headers).status_code == 200
+        assert client.get("/notes?page=2&per_page=20", headers=alice.headers).status_code == 200
+        body = {"username": "alice", "password": PASSWORD}
+        refresh_token = client.post("/login", json=body).get_json()["refresh_token"]
+        assert client.post("/refresh", json={"refresh_token": refresh_token}).status_code == 200
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+    assert len(seen) >= 8
+    indexed = 0
+    with engine.connect() as connection:
+        for statement, parameters in seen:
+            plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+            steps = [row[-1] for row in plan]
+            assert not [step for step in steps if step.startswith("SCAN")], (statement, steps)
+            indexed += any("USING" in step for step in steps)
+    assert indexed >= 6
