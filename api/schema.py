@@ -19,6 +19,9 @@ from flask import current_app
 from .extensions import db
 
 BASELINE_REVISION = "0001"
+# Any constant will do: PostgreSQL serializes everyone who takes this advisory lock, so
+# hosts running init-db at the same moment upgrade one after the other, never together.
+MIGRATION_LOCK = 0x7E55E2A
 # The tables and columns create_all() made before migrations existed.
 BASELINE_TABLES = {
     "users": {

@@ -9,14 +9,11 @@ from alembic import context
 from flask import current_app
 
 from api.models import UTCDateTime
+from api.schema import MIGRATION_LOCK
 
 log = logging.getLogger("alembic.env")
 config = context.config
 # No fileConfig(): it would replace the logging of the program that runs the migrations.
-
-# Any constant will do: PostgreSQL serializes everyone who takes this advisory lock, so
-# hosts running init-db at the same moment upgrade one after the other, never together.
-MIGRATION_LOCK = 0x7E55E2A
 
 
 def render_item(type_: str, obj, autogen_context):

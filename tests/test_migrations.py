@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
+
 import pytest
 import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from conftest import PASSWORD
+from servers import ROOT, deployment_for
 
 from api import create_app
 from api.extensions import db
-from api.schema import BASELINE_REVISION, head_revision
+from api.schema import BASELINE_REVISION, MIGRATION_LOCK, head_revision
 from api.services import accounts
 
 
@@ -113,3 +119,48 @@ def test_every_migration_downgrades_and_upgrades_again(bare_app, init_db):
     assert tables(bare_app) == {"alembic_version"}
     assert init_db().exit_code == 0
     assert schema_differences(bare_app) == []
+
+
+def waiting_for_the_migration_lock(admin) -> int:
+    return admin.execute(
+        sa.text(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+            "AND classid = 0 AND objid = :key"
+        ),
+        {"key": MIGRATION_LOCK},
+    ).scalar_one()
+
+
+def test_init_db_run_by_several_hosts_at_once_takes_turns(backend, tmp_path):
+    if backend == "sqlite":
+        pytest.skip("one host owns a SQLite file; PostgreSQL serializes init-db with a lock")
+    hosts = 3
+    admin_engine = sa.create_engine(os.environ["TEST_DATABASE_URL"], isolation_level="AUTOCOMMIT")
+    with deployment_for(backend, tmp_path) as deployment, admin_engine.connect() as admin:
+        # Hold the lock while the hosts start, so that they all reach it at the same moment.
+        admin.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
+        runs = [
+            subprocess.Popen(
+                [sys.executable, "manage.py", "init-db"],
+                cwd=ROOT,
+                env=deployment.environment(),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            for _ in range(hosts)
+        ]
+        try:
+            deadline = time.monotonic() + 30
+            while waiting_for_the_migration_lock(admin) < hosts and time.monotonic() < deadline:
+                if any(run.poll() is not None for run in runs):
+                    break  # an init-db went ahead without waiting for the lock
+                time.sleep(0.05)
+            waited = waiting_for_the_migration_lock(admin)
+        finally:
+            admin.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
+        outputs = [run.communicate(timeout=60)[0] for run in runs]
+        assert waited >= hosts, outputs
+        assert [run.returncode for run in runs] == [0] * hosts, outputs
+        assert deployment.query("SELECT version_num FROM alembic_version") == [("0001",)]
+    admin_engine.dispose()
