@@ -28,7 +28,24 @@ class StrictJSONParser(FlaskParser):
             raise BadRequest("The request body must be a JSON object.")
         if b"\\u" in req.get_data() and _has_lone_surrogate(data):
             raise BadRequest("The request body is not valid JSON: it escapes a lone surrogate.")
+        if b"\\u0000" in req.get_data() and _holds_nul(data):
+            raise BadRequest("The request body holds a NUL character (\\u0000) in a string.")
         return data
+
+
+def _holds_nul(data: Any) -> bool:
+    """Tell whether a string in ``data``, key or value, holds U+0000.
+
+    That is valid JSON, but no text column can store it: PostgreSQL refuses it with an error
+    that would be a 500.
+    """
+    if isinstance(data, str):
+        return "\x00" in data
+    if isinstance(data, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in data.items())
+    if isinstance(data, list):
+        return any(_holds_nul(item) for item in data)
+    return False
 
 
 def _has_lone_surrogate(data: Any) -> bool:

@@ -17,5 +17,9 @@ def trust_proxies(app: Flask) -> None:
 
 
 def user_agent(limit: int = 255) -> str:
-    """Return the request's ``User-Agent``, cut to what the database keeps."""
-    return request.headers.get("User-Agent", "")[:limit]
+    """Return the request's ``User-Agent``, cut to what the database keeps.
+
+    A NUL, which some HTTP servers let through in a header, becomes U+FFFD: PostgreSQL cannot
+    store it, and the login would fail with a 500.
+    """
+    return request.headers.get("User-Agent", "")[:limit].replace("\x00", "\ufffd")

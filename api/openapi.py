@@ -24,6 +24,8 @@ from .schemas import NewPassword, PartialUpdateSchema, ProblemSchema
 
 BEARER = "bearerAuth"
 PROBLEM_JSON = "application/problem+json"
+# The JSON parser refuses U+0000 in any string of a body (see ``blueprint.py``).
+NO_NUL = "^[^\\u0000]*$"
 
 # Statuses a view's shape cannot reveal: the refusals its use case makes, by endpoint.
 USE_CASE_ERRORS: dict[str, set[int]] = {
@@ -37,7 +39,7 @@ USE_CASE_ERRORS: dict[str, set[int]] = {
 }
 
 _ERROR_DESCRIPTIONS = {
-    400: "The body is not JSON, or not a JSON object.",
+    400: "The body is not JSON, not a JSON object, or holds a NUL character.",
     401: "No valid access token (or, on /login and /refresh, no valid credentials).",
     403: "Authenticated, but not allowed.",
     404: "No such resource, or not the caller's.",
@@ -110,6 +112,7 @@ class CompleteDocument(BasePlugin):
         self.app = app
 
     def init_spec(self, spec: APISpec) -> None:
+        self.spec = spec
         spec.components.security_scheme(
             BEARER,
             {
@@ -163,6 +166,16 @@ class CompleteDocument(BasePlugin):
             operation["responses"] = dict(sorted(responses.items()))
             if requires_login(view):
                 operation["security"] = [{BEARER: []}]
+            self._forbid_nul_in_body(operation)
+
+    def _forbid_nul_in_body(self, operation: dict) -> None:
+        """Give each free-text field of the operation's body the pattern the parser enforces."""
+        content = operation.get("requestBody", {}).get("content", {})
+        ref = content.get("application/json", {}).get("schema", {}).get("$ref", "")
+        schema = self.spec.components.schemas.get(ref.rpartition("/")[2], {})
+        for field in schema.get("properties", {}).values():
+            if field.get("type") == "string" and not field.keys() & {"pattern", "format"}:
+                field["pattern"] = NO_NUL
 
 
 def document_page(app: Flask, endpoint: str, summary: str, content_type: str) -> None:

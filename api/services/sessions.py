@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -18,6 +19,8 @@ from . import Page, paginate
 from .accounts import check_new_password, find_user, revoke_sessions
 
 WRONG_CREDENTIALS = "invalid username or password"
+# What ``secrets.token_urlsafe`` makes, up to the column's 43 characters.
+_SESSION_ID = re.compile(r"[A-Za-z0-9_-]{1,43}")
 
 
 class InvalidRefreshToken(InvalidCredentials):
@@ -180,6 +183,9 @@ def live_sessions(user_id: int, page: int, per_page: int) -> Page[LoginSession]:
 
 def end_session(user_id: int, session_id: str) -> None:
     """End one of the user's sessions; another user's, or an ended one, is NotFound."""
+    if not _SESSION_ID.fullmatch(session_id):
+        # Not an id we make; asking PostgreSQL about one holding a NUL would be a 500.
+        raise NotFound("no such session")
     ended = db.session.execute(
         update(LoginSession)
         .where(
