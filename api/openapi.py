@@ -136,8 +136,15 @@ class CompleteDocument(BasePlugin):
     def _new_password_properties(self) -> Callable[..., dict]:
         minimum = int(self.app.config["PASSWORD_MIN_LENGTH"])
 
+        rules = (
+            f"{minimum} to 1024 characters; not one of the common passwords the server "
+            "refuses, nor the username (422 says which rule)."
+        )
+
         def new_password_properties(converter, field, **kwargs) -> dict:
-            return {"minLength": minimum} if isinstance(field, NewPassword) else {}
+            if not isinstance(field, NewPassword):
+                return {}
+            return {"minLength": minimum, "description": rules}
 
         return new_password_properties
 
