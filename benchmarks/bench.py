@@ -156,6 +156,9 @@ def add_notes(owner_id: int, count: int) -> None:
             ),
         )
     )
+    db.session.execute(
+        sa.update(User).where(User.id == owner_id).values(note_count=User.note_count + count)
+    )
     db.session.commit()
 
 

@@ -53,15 +53,30 @@ def run_migrations_online() -> None:
         **migrate.configure_args,
     }
     with migrate.db.engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # A batch migration on SQLite copies a table and drops the old one; with foreign
+            # keys on, that drop would cascade into every row that points at the table.
+            _set_sqlite_foreign_keys(connection, "OFF")
         context.configure(
             connection=connection, target_metadata=migrate.db.metadata, **options
         )
-        with context.begin_transaction():
-            if connection.dialect.name == "postgresql":
-                connection.execute(
-                    sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK}
-                )
-            context.run_migrations()
+        try:
+            with context.begin_transaction():
+                if connection.dialect.name == "postgresql":
+                    connection.execute(
+                        sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK}
+                    )
+                context.run_migrations()
+        finally:
+            if sqlite:
+                _set_sqlite_foreign_keys(connection, "ON")
+
+
+def _set_sqlite_foreign_keys(connection, state: str) -> None:
+    # The pragma is ignored inside a transaction: run it alone, then end SQLAlchemy's.
+    connection.exec_driver_sql(f"PRAGMA foreign_keys={state}")
+    connection.commit()
 
 
 if context.is_offline_mode():

@@ -12,13 +12,15 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from conftest import PASSWORD
 from servers import ROOT, deployment_for
 
-from api import create_app
+from api import create_app, passwords
 from api.extensions import db
+from api.models import Note, User
 from api.schema import BASELINE_REVISION, MIGRATION_LOCK, head_revision
-from api.services import accounts
+from api.services import accounts, notes
 
 
 @pytest.fixture
@@ -78,15 +80,33 @@ def test_init_db_upgrades_to_the_newest_revision_and_is_safe_to_run_again(bare_a
 
 def test_init_db_adopts_a_database_an_older_create_all_made(bare_app, init_db):
     with bare_app.app_context():
-        db.create_all()
-        accounts.create_user("alice", PASSWORD)
+        # What create_all() made then: the baseline revision's tables, with no version table.
+        command.upgrade(bare_app.extensions["migrate"].migrate.get_config(), BASELINE_REVISION)
+        with db.engine.begin() as connection:
+            connection.execute(sa.text("DROP TABLE alembic_version"))
+            connection.execute(
+                sa.text(
+                    "INSERT INTO users (id, username, username_key, password_hash, is_admin,"
+                    " is_active, created_at) VALUES (1, 'alice', 'alice', :hash, false, true,"
+                    " CURRENT_TIMESTAMP)"
+                ),
+                {"hash": passwords.hashing().hash(PASSWORD)},
+            )
+            connection.execute(
+                sa.text(
+                    "INSERT INTO notes (owner_id, title, body, created_at, updated_at)"
+                    " VALUES (1, 'kept', '', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                )
+            )
     result = init_db()
     assert result.exit_code == 0, result.output
     assert f"adopted the existing tables as revision {BASELINE_REVISION}" in result.output
     assert schema_differences(bare_app) == []
-    assert bare_app.test_client().post(
-        "/login", json={"username": "alice", "password": PASSWORD}
-    ).status_code == 200
+    client = bare_app.test_client()
+    login = client.post("/login", json={"username": "alice", "password": PASSWORD})
+    assert login.status_code == 200
+    headers = {"Authorization": f"Bearer {login.get_json()['access_token']}"}
+    assert client.get("/notes", headers=headers).get_json()["total"] == 1  # counter backfilled
 
 
 def test_init_db_refuses_a_database_with_only_some_of_the_tables(bare_app, init_db):
@@ -162,5 +182,18 @@ def test_init_db_run_by_several_hosts_at_once_takes_turns(backend, tmp_path):
         outputs = [run.communicate(timeout=60)[0] for run in runs]
         assert waited >= hosts, outputs
         assert [run.returncode for run in runs] == [0] * hosts, outputs
-        assert deployment.query("SELECT version_num FROM alembic_version") == [("0001",)]
+        newest = ScriptDirectory(str(ROOT / "migrations")).get_current_head()
+        assert deployment.query("SELECT version_num FROM alembic_version") == [(newest,)]
     admin_engine.dispose()
+
+
+def test_downgrading_and_upgrading_keeps_every_note(bare_app, init_db):
+    assert init_db().exit_code == 0
+    with bare_app.app_context():
+        user = accounts.create_user("alice", PASSWORD)
+        notes.create_note(user.id, "kept")
+        config = bare_app.extensions["migrate"].migrate.get_config()
+        command.downgrade(config, BASELINE_REVISION)
+        command.upgrade(config, "head")
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Note)) == 1
+        assert db.session.get(User, user.id).note_count == 1

@@ -116,3 +116,28 @@ def test_json_that_is_not_an_object_is_400(client, alice, body):
     )
     assert response.status_code == 400
     assert response.get_json()["detail"] == "The request body must be a JSON object."
+
+
+def test_total_stays_exact_under_concurrent_creates_and_deletes(app, client, alice):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from api.extensions import db
+    from api.models import Note
+
+    kept = [_create(client, alice, f"kept {n}").get_json()["id"] for n in range(5)]
+
+    def write(n):
+        worker = app.test_client()
+        if n < 5:
+            return worker.delete(f"/notes/{kept[n]}", headers=alice.headers).status_code
+        return worker.post("/notes", json={"title": f"new {n}"}, headers=alice.headers).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(write, range(25)))
+    assert statuses.count(204) == 5 and statuses.count(201) == 20
+    with app.app_context():
+        stored = db.session.scalar(
+            db.select(db.func.count()).select_from(Note).where(Note.owner_id == alice.user_id)
+        )
+    assert stored == 20
+    assert client.get("/notes", headers=alice.headers).get_json()["total"] == 20

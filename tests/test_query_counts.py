@@ -64,6 +64,10 @@ def add_notes(app, owner_id: int, count: int) -> None:
                 for i in range(count)
             ],
         )
+        # Written behind the service's back, so the owner's counter is kept here.
+        db.session.execute(
+            sa.update(User).where(User.id == owner_id).values(note_count=User.note_count + count)
+        )
         db.session.commit()
 
 
