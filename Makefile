@@ -1,28 +1,36 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+RUNTIME := $(VENV)/.runtime-installed
+DEV := $(VENV)/.dev-installed
 
 .PHONY: run test lint bench clean
 
-$(STAMP): requirements.txt requirements-dev.txt
-	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements-dev.txt
-	touch $(STAMP)
 
-run: $(STAMP)
+# `make run` needs only what the service runs on; tests and benchmarks add their tools.
+$(RUNTIME): requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $(RUNTIME)
+
+$(DEV): requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $(RUNTIME) $(DEV)
+
+run: $(RUNTIME)
 	$(BIN)/python manage.py init-db
 	$(BIN)/python manage.py run --host 127.0.0.1 --port 5000
 
-lint: $(STAMP)
+lint: $(DEV)
 	$(BIN)/ruff check .
 
 test: lint
 	$(BIN)/python -m pytest
 
 # Never part of `make test`. Over loopback too: make bench BENCH_ARGS=--http
-bench: $(STAMP)
+bench: $(DEV)
 	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
 
 clean:

@@ -74,8 +74,7 @@ def problem(
     if detail:
         body["detail"] = detail
     body.update(extra)
-    response = Response(json.dumps(body), status=status, mimetype=PROBLEM_JSON, headers=headers)
-    return response
+    return Response(json.dumps(body), status=status, mimetype=PROBLEM_JSON, headers=headers)
 
 
 def handle_service_error(error: ServiceError) -> Response:
@@ -85,16 +84,11 @@ def handle_service_error(error: ServiceError) -> Response:
 
 
 def handle_http_exception(error: HTTPException) -> Response:
+    """Keep the exception's own headers (405's ``Allow``, 429's ``Retry-After``), not its body."""
     status = error.code or 500
-    headers = {}
-    if error.response is not None:  # Flask-Limiter, 405's Allow and the like
-        headers = {
-            k: v
-            for k, v in error.response.headers.items()
-            if k.lower() not in {"content-type", "content-length"}
-        }
-    else:
-        headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
+    # Flask-Limiter hands over a ready response; other exceptions describe their headers.
+    raw = error.response.headers.items() if error.response is not None else error.get_headers()
+    headers = {k: v for k, v in raw if k.lower() not in {"content-type", "content-length"}}
     data = getattr(error, "data", None) or {}
     extra = {}
     messages = data.get("messages")
