@@ -58,7 +58,7 @@ EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 # Generous enough that the benchmark's own failed logins are never throttled.
 NO_THROTTLE = "1000000 per minute"
 
-# (case, target ratio to the bare route, expected queries); None: no such target.
+# (case, target ratio to the bare route, most queries); the tests pin the exact counts.
 TARGETS = {
     "me_valid": (4.0, 1),
     "me_forged": (2.0, 0),
@@ -419,10 +419,10 @@ def check_targets(summary: dict[str, dict]) -> list[dict[str, Any]]:
     for name, (limit, queries) in TARGETS.items():
         row = summary[name]
         add(
-            f"{name} <= {limit}x bare, {queries} queries",
+            f"{name} <= {limit}x bare, at most {queries} queries",
             row["ratio_to_bare"],
             limit,
-            row["queries"] == queries,
+            row["queries"] <= queries,
         )
     notes = summary["notes_10000"]["median_us"] / summary["notes_10"]["median_us"]
     add("notes_10000 within 1.5x of notes_10", notes, 1.5)
