@@ -24,6 +24,24 @@ from api.extensions import db
 from api.services import accounts
 
 PASSWORD = "correct horse battery staple"
+# Every route behind login_required, with a path that matches it.
+PROTECTED = [
+    ("GET", "/me"),
+    ("GET", "/notes"),
+    ("POST", "/notes"),
+    ("GET", "/notes/1"),
+    ("PATCH", "/notes/1"),
+    ("DELETE", "/notes/1"),
+    ("POST", "/logout"),
+    ("GET", "/sessions"),
+    ("DELETE", "/sessions"),
+    ("DELETE", "/sessions/abc"),
+    ("POST", "/password"),
+    ("GET", "/users"),
+    ("POST", "/users"),
+    ("PATCH", "/users/1"),
+    ("DELETE", "/users/1"),
+]
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL")
 # Argon2id at its cheapest: tests check behaviour, the benchmark measures cost.

@@ -1,26 +1,9 @@
 """The request loader: which Authorization headers open a protected route, and the 401s."""
 
 import pytest
+from conftest import PROTECTED
 
 from api import tokens
-
-PROTECTED = [
-    ("GET", "/me"),
-    ("GET", "/notes"),
-    ("POST", "/notes"),
-    ("GET", "/notes/1"),
-    ("PATCH", "/notes/1"),
-    ("DELETE", "/notes/1"),
-    ("POST", "/logout"),
-    ("GET", "/sessions"),
-    ("DELETE", "/sessions"),
-    ("DELETE", "/sessions/abc"),
-    ("POST", "/password"),
-    ("GET", "/users"),
-    ("POST", "/users"),
-    ("PATCH", "/users/1"),
-    ("DELETE", "/users/1"),
-]
 
 
 def _challenge(response) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import json
 
-from conftest import PASSWORD
+from conftest import PASSWORD, PROTECTED
 from flask import g
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -20,23 +20,6 @@ from api import create_app, tokens
 from api.extensions import db
 from api.security import Principal, load_principal
 
-PROTECTED = [
-    ("GET", "/me"),
-    ("GET", "/notes"),
-    ("POST", "/notes"),
-    ("GET", "/notes/1"),
-    ("PATCH", "/notes/1"),
-    ("DELETE", "/notes/1"),
-    ("POST", "/logout"),
-    ("GET", "/sessions"),
-    ("DELETE", "/sessions"),
-    ("DELETE", "/sessions/abc"),
-    ("POST", "/password"),
-    ("GET", "/users"),
-    ("POST", "/users"),
-    ("PATCH", "/users/1"),
-    ("DELETE", "/users/1"),
-]
 PLAIN = 'Bearer realm="api"'
 INVALID_TOKEN = 'Bearer realm="api", error="invalid_token"'
 
