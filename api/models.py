@@ -47,6 +47,19 @@ class UTCDateTime(TypeDecorator):
         return value.astimezone(UTC)
 
 
+def session_refusal(
+    revoked_at: datetime | None, expires_at: datetime, user_is_active: bool, now: datetime
+) -> str | None:
+    """Say why a login session admits no token at ``now``, or None when it does."""
+    if revoked_at is not None:
+        return "session revoked"
+    if expires_at <= now:
+        return "session expired"
+    if not user_is_active:
+        return "user deactivated"
+    return None
+
+
 class User(db.Model):
     __tablename__ = "users"
 
@@ -92,10 +105,6 @@ class LoginSession(db.Model):
     user: Mapped[User] = relationship(back_populates="sessions")
 
     __table_args__ = (Index("ix_login_sessions_user_created", "user_id", "created_at"),)
-
-    def is_live(self, now: datetime) -> bool:
-        """Tell whether the session still admits tokens at ``now``."""
-        return self.revoked_at is None and self.expires_at > now
 
     def __repr__(self) -> str:
         return f"<LoginSession {self.id} user={self.user_id}>"

@@ -12,7 +12,7 @@ from sqlalchemy import Connection, bindparam, select, update
 from . import tokens
 from .errors import CHALLENGE, problem
 from .extensions import db, login_manager
-from .models import LoginSession, User, utcnow
+from .models import LoginSession, User, session_refusal, utcnow
 
 # RFC 6750 section 2.1: the scheme (any case), one space, a b64token.
 _BEARER = re.compile(r"[Bb][Ee][Aa][Rr][Ee][Rr] ([A-Za-z0-9\-._~+/]+=*)")
@@ -102,13 +102,7 @@ def load_principal(request: Request) -> Principal | None:
 def _refusal(row, claims: tokens.Claims, now: datetime) -> str | None:
     if row is None or row.session_user_id != claims.user_id:
         return "session not found"
-    if row.revoked_at is not None:
-        return "session revoked"
-    if row.expires_at <= now:
-        return "session expired"
-    if not row.is_active:
-        return "user deactivated"
-    return None
+    return session_refusal(row.revoked_at, row.expires_at, row.is_active, now)
 
 
 def _touch(connection: Connection, session_id: str, last_used_at: datetime, now: datetime) -> None:

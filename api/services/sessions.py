@@ -14,7 +14,7 @@ from .. import passwords, tokens
 from ..audit import audit, clip
 from ..errors import Forbidden, InvalidCredentials, NotFound
 from ..extensions import db
-from ..models import LoginSession, User, utcnow
+from ..models import LoginSession, User, session_refusal, utcnow
 from . import Page, paginate
 from .accounts import check_new_password, find_user, revoke_sessions
 
@@ -133,21 +133,19 @@ def _refuse_refresh(claims: tokens.Claims) -> None:
         .join(User, User.id == LoginSession.user_id)
         .where(LoginSession.id == claims.session_id, LoginSession.user_id == claims.user_id)
     ).first()
-    reason = "session not found"
-    if row is not None:
+    if row is None:
+        reason = "session not found"
+    else:
         login_session, is_active = row
-        if login_session.revoked_at is not None:
-            reason = "session revoked"
-        elif login_session.expires_at <= utcnow():
-            reason = "session expired"
-        elif not is_active:
-            reason = "user deactivated"
-        else:
-            reason = "refresh token reused; session revoked"
-            _revoke(login_session.id)
-            db.session.commit()
-            audit("refresh_reuse", "revoked", user_id=claims.user_id, session_id=claims.session_id)
-            raise InvalidRefreshToken(reason)
+        reason = session_refusal(
+            login_session.revoked_at, login_session.expires_at, is_active, utcnow()
+        )
+    if reason is None:
+        # The session is live, so the token's generation is an old one: it was spent before.
+        _revoke(claims.session_id)
+        db.session.commit()
+        audit("refresh_reuse", "revoked", user_id=claims.user_id, session_id=claims.session_id)
+        raise InvalidRefreshToken("refresh token reused; session revoked")
     audit("refresh", "failure", user_id=claims.user_id, reason=reason)
     raise InvalidRefreshToken(reason)
 
