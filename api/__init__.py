@@ -8,25 +8,26 @@ from typing import Any
 from flask import Flask
 
 from . import (
+    attempts,
     audit,
     auth,
-    clients,
+    client_info,
     commands,
+    converters,
     database,
     docs,
+    headers,
     health,
-    http,
+    json_body,
     keys,
     openapi,
     passwords,
-    ratelimit,
     resources,
     security,
     tokens,
 )
 from .config import load_config
 from .errors import register_error_handlers
-from .extensions import api, migrate
 
 __all__ = ["create_app"]
 
@@ -40,29 +41,26 @@ def create_app(config: dict[str, Any] | None = None, instance_path: str | None =
     register_extensions(app)
     register_blueprints(app)
     register_error_handlers(app)
-    register_commands(app)
+    commands.init_app(app)
     return app
 
 
 def register_extensions(app: Flask) -> None:
-    clients.trust_proxies(app)
+    client_info.init_app(app)
     audit.init_app(app)
-    http.init_app(app)
+    headers.init_app(app)
+    converters.init_app(app)
+    json_body.init_app(app)
     database.init_app(app)
-    migrate.init_app(app, database.db)
     passwords.init_app(app)
     tokens.init_app(app)
     security.init_app(app)
-    ratelimit.init_app(app)
+    attempts.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:
-    openapi.init_app(app)
+    api = openapi.init_app(app)
     api.register_blueprint(auth.blp)
     api.register_blueprint(resources.blp)
     api.register_blueprint(health.blp)
     docs.init_app(app)
-
-
-def register_commands(app: Flask) -> None:
-    commands.init_app(app)

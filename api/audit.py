@@ -8,9 +8,10 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Flask, g, has_request_context
+from flask import Flask, has_request_context
 
-from .clients import client_address
+from .client_info import client_address
+from .security import caller
 
 log = logging.getLogger("tessera.audit")
 # The longest a user-supplied string (a username that failed to log in) is kept in a line.
@@ -49,8 +50,8 @@ def _actor_id() -> int | None:
     """Return the id of the user the request authenticated as, without loading one."""
     if not has_request_context():
         return None
-    principal = g.get("_login_user")
-    return getattr(principal, "id", None) if getattr(principal, "is_authenticated", False) else None
+    principal = caller()
+    return principal.id if principal is not None else None
 
 
 def clip(text: str) -> str:

@@ -11,13 +11,12 @@ import sys
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
-from sqlalchemy import select
 
-from . import keys, schema
+from . import database, keys
+from .database import db
 from .errors import ServiceError
-from .extensions import db
 from .models import LoginSession, Note, User
-from .services import accounts, sessions
+from .services import accounts, revocation, sessions
 
 users = AppGroup("users", help="Create, list and change user accounts.")
 sessions_group = AppGroup("sessions", help="Look after login session records.")
@@ -59,11 +58,11 @@ def read_new_password(from_stdin: bool) -> str:
 def init_db() -> None:
     """Create or upgrade the schema; safe to run again."""
     try:
-        result = schema.upgrade_schema()
-    except schema.SchemaError as exc:
+        result = database.upgrade_schema()
+    except database.SchemaError as exc:
         raise CommandError(str(exc)) from None
     if result.adopted:
-        click.echo(f"adopted the existing tables as revision {schema.BASELINE_REVISION}")
+        click.echo(f"adopted the existing tables as revision {database.BASELINE_REVISION}")
     if result.before == result.after:
         click.echo(f"database ready: schema already at revision {result.after}")
     else:
@@ -96,7 +95,7 @@ def _user_record(user: User) -> dict:
 @click.option("--json", "as_json", is_flag=True, help="One JSON object a line.")
 def list_users(as_json: bool) -> None:
     """List every user."""
-    records = [_user_record(u) for u in db.session.scalars(select(User).order_by(User.id))]
+    records = [_user_record(user) for user in accounts.all_users()]
     if as_json:
         for record in records:
             click.echo(json.dumps(record))
@@ -152,7 +151,7 @@ for _name, _field, _value, _done, _help in [
 @fail_cleanly
 def revoke(username: str) -> None:
     """End every session of a user."""
-    ended = accounts.revoke_user_sessions(accounts.get_user(username))
+    ended = revocation.end_all_sessions(accounts.get_user(username).id)
     click.echo(f"{ended} session(s) ended")
 
 

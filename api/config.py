@@ -18,9 +18,10 @@ REDIS_URL: str | None = None
 TOKEN_QUERY_PARAM: str | None = None
 LOGIN_RATE_LIMIT = "10 per minute"
 RATE_LIMIT_FAIL_OPEN = True
+# Names this deployment's counters in a Redis shared with others.
+RATE_LIMIT_KEY_PREFIX = "tessera"
 TRUSTED_PROXIES = 0
 PASSWORD_MIN_LENGTH = 8
-PASSWORD_MAX_LENGTH = 1024
 ARGON2_TIME_COST = 2
 ARGON2_MEMORY_COST = 19 * 1024  # KiB
 ARGON2_PARALLELISM = 1

@@ -1,14 +1,88 @@
-"""The database connection: engine settings per backend, and creating the schema."""
+"""The database: SQLAlchemy, engine settings per backend, and the schema's migrations.
+
+``init-db`` brings a database to the newest migration. A database that an older ``init-db``
+made with ``create_all()`` has Tessera's tables but no ``alembic_version``: its schema is
+exactly the first migration's, so it is adopted (stamped at that revision) and then upgraded
+like any other. A database holding only some of those tables, or other columns, is refused.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from flask import Flask
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
+import sqlalchemy as sa
+from alembic import command
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from flask import Flask, current_app
+from flask_migrate import Migrate
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import DeclarativeBase
 
-from .extensions import db
+# Constraint names spelled the way PostgreSQL names them by default, so a database an older
+# create_all made matches the migrations, and SQLite's batch migrations can name a constraint.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "%(table_name)s_%(column_0_name)s_key",
+    "ck": "%(table_name)s_%(constraint_name)s_check",
+    "fk": "%(table_name)s_%(column_0_name)s_fkey",
+    "pk": "%(table_name)s_pkey",
+}
+# Inside the package, so an installed Tessera finds them wherever it runs.
+MIGRATIONS_DIRECTORY = Path(__file__).resolve().parent / "migrations"
+BASELINE_REVISION = "0001"
+# Any constant will do: PostgreSQL serializes everyone who takes this advisory lock, so
+# hosts running init-db at the same moment upgrade one after the other, never together.
+MIGRATION_LOCK = 0x7E55E2A
+# The tables and columns create_all() made before migrations existed.
+BASELINE_TABLES = {
+    "users": {
+        "id",
+        "username",
+        "username_key",
+        "password_hash",
+        "is_admin",
+        "is_active",
+        "created_at",
+        "last_login_at",
+    },
+    "login_sessions": {
+        "id",
+        "user_id",
+        "created_at",
+        "last_used_at",
+        "expires_at",
+        "revoked_at",
+        "user_agent",
+        "refresh_generation",
+    },
+    "notes": {"id", "owner_id", "title", "body", "created_at", "updated_at"},
+}
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+
+# Flask-SQLAlchemy keeps each app's engines in that app's ``extensions``: one object serves
+# any number of apps in a process.
+db = SQLAlchemy(model_class=Base)
+
+
+class SchemaError(Exception):
+    """The database holds a schema init-db cannot vouch for; the message says what."""
+
+
+@dataclass(frozen=True)
+class SchemaUpgrade:
+    before: str | None  # None: the database had no version
+    after: str
+    adopted: bool  # an unversioned create_all() schema was stamped first
 
 
 def engine_options(url: str, configured: dict[str, Any]) -> dict[str, Any]:
@@ -38,18 +112,81 @@ def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
     cursor.close()
 
 
+def _create_private_file(url: str) -> None:
+    """Create a SQLite database file readable by its owner only, before SQLite does.
+
+    SQLite gives its ``-wal`` and ``-shm`` files the database file's permissions, so they are
+    owner-only too. An existing file keeps the permissions it has.
+    """
+    path = make_url(url).database
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    with contextlib.suppress(FileExistsError, FileNotFoundError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+
+
 def init_app(app: Flask) -> None:
-    """Bind SQLAlchemy to the app with per-backend engine options."""
+    """Bind SQLAlchemy and the migrations to the app, with per-backend engine options."""
+    url = app.config["SQLALCHEMY_DATABASE_URI"]
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(
-        app.config["SQLALCHEMY_DATABASE_URI"], app.config["SQLALCHEMY_ENGINE_OPTIONS"]
+        url, app.config["SQLALCHEMY_ENGINE_OPTIONS"]
     )
     db.init_app(app)
+    Migrate(app, db, directory=str(MIGRATIONS_DIRECTORY), render_as_batch=True)
     with app.app_context():
         engine: Engine = db.engine
         if engine.dialect.name == "sqlite":
-            event.listen(engine, "connect", _sqlite_pragmas)
+            _create_private_file(url)
+            sa.event.listen(engine, "connect", _sqlite_pragmas)
 
 
 def create_schema() -> None:
-    """Create the tables that do not exist yet."""
+    """Create the tables that do not exist yet (tests; ``init-db`` runs the migrations)."""
     db.create_all()
+
+
+def _alembic_config():
+    return current_app.extensions["migrate"].migrate.get_config()
+
+
+def current_revision() -> str | None:
+    """Return the database's migration revision, or None if it has none."""
+    with db.engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def head_revision() -> str:
+    """Return the newest migration's revision."""
+    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+
+
+def _unversioned_baseline() -> bool:
+    """Tell whether the database holds create_all()'s tables and no version; refuse a mix."""
+    inspector = sa.inspect(db.engine)
+    tables = set(inspector.get_table_names())
+    if "alembic_version" in tables:
+        return False
+    present = tables & BASELINE_TABLES.keys()
+    if not present:
+        return False
+    if present != BASELINE_TABLES.keys():
+        missing = ", ".join(sorted(BASELINE_TABLES.keys() - present))
+        raise SchemaError(f"the database has some of Tessera's tables but not {missing}")
+    for table, columns in BASELINE_TABLES.items():
+        found = {column["name"] for column in inspector.get_columns(table)}
+        if found != columns:
+            raise SchemaError(
+                f"table {table!r} has columns {sorted(found)}, not those Tessera made"
+            )
+    return True
+
+
+def upgrade_schema() -> SchemaUpgrade:
+    """Bring the database to the newest migration; safe to run again and again."""
+    before = current_revision()
+    adopted = before is None and _unversioned_baseline()
+    config = _alembic_config()
+    if adopted:
+        command.stamp(config, BASELINE_REVISION)
+    command.upgrade(config, "head")
+    return SchemaUpgrade(before, current_revision() or "", adopted)

@@ -11,6 +11,7 @@ from http import HTTPStatus
 from typing import Any
 
 from flask import Flask, Response, json
+from marshmallow import Schema, fields
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
@@ -22,15 +23,31 @@ PROBLEM_JSON = "application/problem+json"
 CHALLENGE = 'Bearer realm="api"'
 
 
+class ProblemSchema(Schema):
+    """RFC 9457 problem details, the shape of every error."""
+
+    type = fields.String(required=True)
+    title = fields.String(required=True)
+    status = fields.Integer(required=True)
+    detail = fields.String()
+    errors = fields.Dict(keys=fields.String(), values=fields.Raw())
+
+
 class ServiceError(Exception):
     """A use case refused; ``detail`` is safe to show to the client and the administrator."""
 
     status = 400
 
-    def __init__(self, detail: str, errors: dict[str, list[str]] | None = None) -> None:
+    def __init__(
+        self,
+        detail: str,
+        errors: dict[str, list[str]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.errors = errors
+        self.headers = headers or {}
 
 
 class InvalidCredentials(ServiceError):
@@ -53,6 +70,18 @@ class Invalid(ServiceError):
     """Input that passed the schema but breaks a rule (a weak password, a bad username)."""
 
     status = 422
+
+
+class TooManyAttempts(ServiceError):
+    """Too many failed password or code checks; ``Retry-After`` says when to try again."""
+
+    status = 429
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            "Too many failed attempts; try again later.",
+            headers={"Retry-After": str(retry_after)},
+        )
 
 
 class Unavailable(ServiceError):
@@ -79,7 +108,9 @@ def problem(
 
 def handle_service_error(error: ServiceError) -> Response:
     extra = {"errors": error.errors} if error.errors else {}
-    headers = {"WWW-Authenticate": CHALLENGE} if error.status == 401 else None
+    headers = dict(error.headers)
+    if error.status == 401:
+        headers.setdefault("WWW-Authenticate", CHALLENGE)
     return problem(error.status, error.detail, headers=headers, **extra)
 
 
@@ -130,9 +161,7 @@ def handle_database_unavailable(error: Exception) -> Response:
     """
     cause = getattr(error, "orig", None) or error
     log.warning("database unavailable: %s: %s", type(cause).__name__, str(cause)[:200])
-    return problem(
-        503, "The database is unavailable; retry shortly.", headers={"Retry-After": "1"}
-    )
+    return problem(503, "The database is unavailable; retry shortly.", headers={"Retry-After": "1"})
 
 
 def handle_crash(error: Exception) -> Response:

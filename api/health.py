@@ -6,9 +6,9 @@ from marshmallow import Schema, fields
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from .blueprint import Blueprint
+from .database import db
 from .errors import Unavailable
-from .extensions import db
+from .views import Blueprint, raises
 
 blp = Blueprint("health", __name__, description="Service health.")
 
@@ -18,6 +18,7 @@ class HealthSchema(Schema):
 
 
 @blp.route("/health", methods=["GET"])
+@raises(503)
 @blp.response(200, HealthSchema)
 def health():
     """Answer 200 when the database answers, else 503."""

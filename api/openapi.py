@@ -1,10 +1,9 @@
-"""The OpenAPI document at ``/openapi.json``, completed in one place.
+"""The OpenAPI document at ``/openapi.json``, derived from the views.
 
 flask-smorest documents each view's success response and request body from the same schemas
-the views validate with. The rest is inferred here, operation by operation, from what the
-view is: every error status it can answer (as problem+json), and the bearer scheme on every
-operation behind ``login_required``. Only the refusals a use case makes on its own (a taken
-name, the last admin, a wrong password) are listed by hand, in ``USE_CASE_ERRORS``.
+the views validate with. The rest is read here, operation by operation, from the view's own
+decorators: every error status it can answer (as problem+json) from its shape, its guard
+(``security.requires``) and its ``@raises``, and the bearer scheme where it has a guard.
 """
 
 from __future__ import annotations
@@ -16,27 +15,19 @@ from typing import Any
 from apispec import APISpec, BasePlugin
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Flask
-from flask_login import login_required
+from flask_smorest import Api
 from werkzeug.routing import Rule
 
-from .extensions import api
-from .schemas import NewPassword, PartialUpdateSchema, ProblemSchema
+from .errors import ProblemSchema
+from .fields import NewPassword, PartialUpdateSchema
+from .passwords import MAX_PASSWORD_LENGTH
+from .security import access_of
+from .views import declared_errors
 
 BEARER = "bearerAuth"
 PROBLEM_JSON = "application/problem+json"
-# The JSON parser refuses U+0000 in any string of a body (see ``blueprint.py``).
+# The JSON parser refuses U+0000 in any string of a body (see ``json_body.py``).
 NO_NUL = "^[^\\u0000]*$"
-
-# Statuses a view's shape cannot reveal: the refusals its use case makes, by endpoint.
-USE_CASE_ERRORS: dict[str, set[int]] = {
-    "auth.login": {401, 429},
-    "auth.refresh": {401},
-    "auth.change_password": {403},
-    "resources.create_user": {409},
-    "resources.update_user": {409},
-    "resources.delete_user": {409},
-    "health.health": {503},
-}
 
 _ERROR_DESCRIPTIONS = {
     400: "The body is not JSON, not a JSON object, or holds a NUL character.",
@@ -47,7 +38,7 @@ _ERROR_DESCRIPTIONS = {
     413: "The body is larger than 1 MiB.",
     415: "The body is not application/json.",
     422: "The body or query has invalid fields; `errors` says which.",
-    429: "Too many failed logins; retry after `Retry-After` seconds.",
+    429: "Too many failed password or code checks; retry after `Retry-After` seconds.",
     503: "The database does not answer.",
 }
 
@@ -60,28 +51,11 @@ _HEADERS = {
     },
     429: {
         "Retry-After": {
-            "description": "Seconds until a login may be tried again.",
+            "description": "Seconds until a password or code may be tried again.",
             "schema": {"type": "integer"},
         }
     },
 }
-
-# Flask-Login's wrapper runs the same code object whatever view it wraps.
-_LOGIN_REQUIRED_CODE = login_required(lambda: None).__code__
-
-
-def requires_login(view: Callable[..., Any]) -> bool:
-    """Tell whether ``view`` is wrapped, at any depth, in Flask-Login's ``login_required``."""
-    while view is not None:
-        if getattr(view, "__code__", None) is _LOGIN_REQUIRED_CODE:
-            return True
-        view = getattr(view, "__wrapped__", None)
-    return False
-
-
-def requires_admin(view: Callable[..., Any]) -> bool:
-    """Tell whether ``view`` lets admins only through (see ``admin_required``)."""
-    return bool(getattr(view, "admin_only", False))
 
 
 def response_name(status: int) -> str:
@@ -91,17 +65,18 @@ def response_name(status: int) -> str:
 
 def error_statuses(view: Callable[..., Any], rule: Rule, operation: dict) -> set[int]:
     """Return every error status the operation of ``rule`` can answer with."""
-    statuses = set(USE_CASE_ERRORS.get(rule.endpoint, ()))
+    statuses = set(declared_errors(view))
     if "requestBody" in operation:
         statuses |= {400, 413, 415, 422}
     if any(p.get("in") == "query" for p in operation.get("parameters", [])):
         statuses.add(422)
     if rule.arguments:
         statuses.add(404)
-    if requires_login(view):
+    access = access_of(view)
+    if access is not None:
         statuses.add(401)
-    if requires_admin(view):
-        statuses.add(403)
+        if access.admin:
+            statuses.add(403)
     return statuses
 
 
@@ -137,8 +112,8 @@ class CompleteDocument(BasePlugin):
         minimum = int(self.app.config["PASSWORD_MIN_LENGTH"])
 
         rules = (
-            f"{minimum} to 1024 characters; not one of the common passwords the server "
-            "refuses, nor the username (422 says which rule)."
+            f"{minimum} to {MAX_PASSWORD_LENGTH} characters; not one of the common passwords "
+            "the server refuses, nor the username (422 says which rule)."
         )
 
         def new_password_properties(converter, field, **kwargs) -> dict:
@@ -171,7 +146,7 @@ class CompleteDocument(BasePlugin):
                 if str(status) not in responses or status == 422:
                     responses[str(status)] = response_name(status)
             operation["responses"] = dict(sorted(responses.items()))
-            if requires_login(view):
+            if access_of(view) is not None:
                 operation["security"] = [{BEARER: []}]
             self._forbid_nul_in_body(operation)
 
@@ -191,16 +166,22 @@ def document_page(app: Flask, endpoint: str, summary: str, content_type: str) ->
     operation = {
         "tags": ["docs"],
         "summary": summary,
-        "responses": {
-            "200": {"description": "OK", "content": {content_type: {"schema": schema}}}
-        },
+        "responses": {"200": {"description": "OK", "content": {content_type: {"schema": schema}}}},
     }
     rule = next(app.url_map.iter_rules(endpoint))
-    api.spec.path(rule=rule, operations={"get": operation})
+    app.extensions["tessera.api"].spec.path(rule=rule, operations={"get": operation})
 
 
-def init_app(app: Flask) -> None:
-    """Bind the smorest Api: the document is served at ``/openapi.json`` and completed here."""
+class DocumentedApi(Api):
+    """flask-smorest's Api with every error in the one problem+json shape."""
+
+    ERROR_SCHEMA = ProblemSchema
+    # Errors are documented per status by CompleteDocument, in the one problem+json shape.
+    DEFAULT_ERROR_RESPONSE_NAME = None
+
+
+def init_app(app: Flask) -> Api:
+    """Make the app's own Api: the document is served at ``/openapi.json``, completed here."""
     app.config.setdefault("API_TITLE", "Tessera")
     app.config.setdefault("API_VERSION", "1.0")
     app.config.setdefault("OPENAPI_VERSION", "3.0.3")
@@ -217,11 +198,10 @@ def init_app(app: Flask) -> None:
             }
         },
     )
-    # Errors are documented per status by CompleteDocument, in the one problem+json shape.
-    api.ERROR_SCHEMA = ProblemSchema
-    api.DEFAULT_ERROR_RESPONSE_NAME = None
-    api.init_app(app, spec_kwargs={"extra_plugins": [CompleteDocument(app)]})
+    documented = DocumentedApi(app, spec_kwargs={"extra_plugins": [CompleteDocument(app)]})
+    app.extensions["tessera.api"] = documented
     # Pagination here is in the body, not in flask-smorest's X-Pagination header.
-    api.spec.components.schemas.pop("PaginationMetadata", None)
-    api.spec.tag({"name": "docs", "description": "This document and the interactive docs."})
+    documented.spec.components.schemas.pop("PaginationMetadata", None)
+    documented.spec.tag({"name": "docs", "description": "This document and the interactive docs."})
     document_page(app, "api-docs.openapi_json", "This OpenAPI document.", "application/json")
+    return documented

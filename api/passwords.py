@@ -12,6 +12,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from flask import Flask, current_app
 
 CONTEXT_WORDS = ("tessera",)
+# The longest password accepted anywhere, in code points as received.
+MAX_PASSWORD_LENGTH = 1024
 
 
 class PasswordHashing:
@@ -87,14 +89,13 @@ def password_problems(password: str, username: str) -> list[str]:
     the maximum counts those received. There are no composition rules (NIST SP 800-63B).
     """
     minimum = int(current_app.config["PASSWORD_MIN_LENGTH"])
-    maximum = int(current_app.config["PASSWORD_MAX_LENGTH"])
     if not _is_text(password):
         return ["Must be valid Unicode text."]
     stabilized = _stabilized(password)
     if min(len(password), len(stabilized)) < minimum:
         return [f"Must be at least {minimum} characters long."]
-    if len(password) > maximum:
-        return [f"Must be at most {maximum} characters long."]
+    if len(password) > MAX_PASSWORD_LENGTH:
+        return [f"Must be at most {MAX_PASSWORD_LENGTH} characters long."]
     folded = stabilized.casefold()
     if folded == username.casefold():
         return ["Must not be the username."]

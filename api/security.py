@@ -1,18 +1,32 @@
-"""Turning a request into a user: the one Flask-Login request loader, and the 401 it leads to."""
+"""Who is calling and what they may do.
+
+Bearer tokens are the only way in: no cookie session, no remember-me cookie. One Flask-Login
+request loader checks a token's form, signature, expiry and kind without the database, then
+loads the user and the session in one statement. Views say what they need with ``requires``,
+which also marks them, so the OpenAPI document and the tests read the mark instead of guessing.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import wraps
+from typing import Any, TypeVar
 
 from flask import Flask, Request, Response, current_app, g
+from flask.sessions import SessionInterface
+from flask_login import LoginManager, login_required
 from sqlalchemy import Connection, bindparam, select, update
 
 from . import tokens
-from .errors import CHALLENGE, problem
-from .extensions import db, login_manager
+from .database import db
+from .errors import CHALLENGE, Forbidden, problem
 from .models import LoginSession, User, session_refusal, utcnow
+from .views import unwrapped
+
+View = TypeVar("View", bound=Callable[..., Any])
 
 # RFC 6750 section 2.1: the scheme (any case), one space, a b64token.
 _BEARER = re.compile(r"[Bb][Ee][Aa][Rr][Ee][Rr] ([A-Za-z0-9\-._~+/]+=*)")
@@ -96,7 +110,8 @@ def load_principal(request: Request) -> Principal | None:
             g.token_refusal = reason
             return None
         _touch(connection, claims.session_id, row.last_used_at, now)
-    return Principal(row.id, row.username, row.is_admin, row.created_at, claims.session_id)
+    g.principal = Principal(row.id, row.username, row.is_admin, row.created_at, claims.session_id)
+    return g.principal
 
 
 def _refusal(row, claims: tokens.Claims, now: datetime) -> str | None:
@@ -123,8 +138,87 @@ def unauthorized() -> Response:
     return problem(401, reason, headers={"WWW-Authenticate": challenge})
 
 
+def caller() -> Principal | None:
+    """Return who the request authenticated as, if a guard has checked; never loads anyone."""
+    return g.get("principal")
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """What a view asks of its caller: a valid token, and admin rights if ``admin``."""
+
+    admin: bool = False
+
+
+def requires(*, admin: bool = False) -> Callable[[View], View]:
+    """Let through callers with a valid token (and admin rights, if asked); mark the view.
+
+    No token, or a refused one, is 401 with the RFC 6750 challenge (Flask-Login's
+    ``login_required``); a caller without the rights is 403.
+    """
+    access = Access(admin=admin)
+
+    def decorate(view: View) -> View:
+        @wraps(view)
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            principal = caller()
+            if principal is None:  # only if someone set Flask-Login's LOGIN_DISABLED
+                return current_app.login_manager.unauthorized()
+            if access.admin and not principal.is_admin:
+                raise Forbidden("admin rights required")
+            return view(*args, **kwargs)
+
+        guarded = login_required(checked)
+        guarded.access = access
+        return guarded
+
+    return decorate
+
+
+def access_of(view: Callable[..., Any]) -> Access | None:
+    """Return what ``view`` asks of its caller, or None for a view anyone may call."""
+    for layer in unwrapped(view):
+        access = getattr(layer, "access", None)
+        if access is not None:
+            return access
+    return None
+
+
+class NoSessionInterface(SessionInterface):
+    """Never read or write a cookie session.
+
+    The API is authenticated by bearer tokens alone; a cookie session would let Flask-Login
+    skip the token checks, and would outlive a logout. Anything that writes to ``session``
+    fails loudly instead of setting a cookie.
+    """
+
+    def open_session(self, app, request):
+        return None  # Flask then uses its read-only NullSession
+
+    def save_session(self, app, session, response) -> None:
+        return None
+
+
+class IgnoreCookies:
+    """WSGI middleware: the request's cookies never reach the app.
+
+    Flask-Login would try a remember-me cookie before the request loader, and skip the loader
+    when one is present; with no cookie at all, the loader is the only way in.
+    """
+
+    def __init__(self, wsgi_app: Callable[..., Any]) -> None:
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        environ.pop("HTTP_COOKIE", None)
+        return self.wsgi_app(environ, start_response)
+
+
 def init_app(app: Flask) -> None:
-    """Make bearer tokens the only way to log in."""
-    login_manager.init_app(app)
+    """Make bearer tokens the only way in: the app's login manager, no cookies, no session."""
+    app.session_interface = NoSessionInterface()
+    app.wsgi_app = IgnoreCookies(app.wsgi_app)
+    login_manager = LoginManager(app)
+    login_manager.session_protection = None
     login_manager.request_loader(load_principal)
     login_manager.unauthorized_handler(unauthorized)

@@ -47,8 +47,11 @@ from flask import Flask  # noqa: E402
 from sqlalchemy import event  # noqa: E402
 
 from api import create_app, passwords, tokens  # noqa: E402
-from api.database import create_schema  # noqa: E402
-from api.extensions import db  # noqa: E402
+from api.client_info import Client  # noqa: E402
+from api.database import (  # noqa: E402
+    create_schema,
+    db,
+)
 from api.models import LoginSession, Note, User, UTCDateTime  # noqa: E402
 from api.services import accounts, sessions  # noqa: E402
 
@@ -172,7 +175,7 @@ class Fixture:
 
 def log_in(app: Flask, username: str) -> sessions.TokenPair:
     with app.test_request_context():
-        return sessions.authenticate(username, PASSWORD, "bench")
+        return sessions.authenticate(username, PASSWORD, Client("127.0.0.1", "bench"))
 
 
 def seed(app: Flask, filler_users: int, full: bool) -> Fixture:

@@ -25,8 +25,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from api import create_app
-from api.extensions import db
-from api.schema import upgrade_schema
+from api.database import db, upgrade_schema
 from api.services import accounts
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -274,7 +273,7 @@ def deployment_for(backend: str, tmp_path: Path) -> Iterator[Deployment]:
     prefix = f"tessera-test-{secrets.token_hex(6)}"
     instance = tmp_path / "instance"
     instance.mkdir(parents=True, exist_ok=True)
-    (instance / "config.py").write_text(f"RATELIMIT_KEY_PREFIX = {prefix!r}\n")
+    (instance / "config.py").write_text(f"RATE_LIMIT_KEY_PREFIX = {prefix!r}\n")
     separator = "&" if "?" in database_url else "?"
     try:
         yield Deployment(

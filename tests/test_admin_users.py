@@ -6,7 +6,7 @@ import pytest
 from conftest import PASSWORD
 from sqlalchemy import func, select
 
-from api.extensions import db
+from api.database import db
 from api.models import LoginSession, Note, User
 
 NEW_PASSWORD = "a different long passphrase"

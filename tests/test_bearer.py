@@ -1,7 +1,7 @@
 """The request loader: which Authorization headers open a protected route, and the 401s."""
 
 import pytest
-from conftest import PROTECTED
+from support.routes import protected_routes
 
 from api import tokens
 
@@ -10,7 +10,7 @@ def _challenge(response) -> str:
     return response.headers["WWW-Authenticate"]
 
 
-@pytest.mark.parametrize(("method", "path"), PROTECTED)
+@pytest.mark.parametrize(("method", "path"), protected_routes())
 def test_protected_route_without_credentials_gets_plain_challenge(client, method, path):
     response = client.open(path, method=method)
     assert response.status_code == 401
@@ -19,7 +19,7 @@ def test_protected_route_without_credentials_gets_plain_challenge(client, method
     assert response.get_json()["status"] == 401
 
 
-@pytest.mark.parametrize(("method", "path"), PROTECTED)
+@pytest.mark.parametrize(("method", "path"), protected_routes())
 def test_protected_route_with_a_tampered_token_names_invalid_token(client, alice, method, path):
     tampered = alice.access_token[:-2] + ("AA" if alice.access_token[-2:] != "AA" else "BB")
     response = client.open(path, method=method, headers={"Authorization": f"Bearer {tampered}"})

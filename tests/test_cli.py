@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import PASSWORD
 
-from api.extensions import db
+from api.database import db
 from api.models import LoginSession, User
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,14 +10,15 @@ from __future__ import annotations
 import base64
 import json
 
-from conftest import PASSWORD, PROTECTED
+from conftest import PASSWORD
 from flask import g
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.routes import protected_routes
 from werkzeug.test import EnvironBuilder
 
 from api import create_app, tokens
-from api.extensions import db
+from api.database import db
 from api.security import Principal, load_principal
 
 PLAIN = 'Bearer realm="api"'
@@ -142,7 +143,7 @@ def test_every_hostile_authorization_header_is_a_clean_401_on_every_protected_ro
 ):
     wrong = []
     for case, (header, challenge) in _corpus(app, alice, clock).items():
-        for method, path in PROTECTED:
+        for method, path in protected_routes():
             # environ_overrides: the header reaches the app byte for byte, NUL and all. No
             # body is sent, so a 401 also shows authentication runs before parsing.
             response = client.open(

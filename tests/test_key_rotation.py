@@ -7,7 +7,7 @@ import pytest
 from conftest import PASSWORD
 
 from api import create_app, keys
-from api.extensions import db
+from api.database import db
 from api.services import accounts
 
 

@@ -17,9 +17,8 @@ from conftest import PASSWORD
 from servers import ROOT, deployment_for
 
 from api import create_app, passwords
-from api.extensions import db
+from api.database import BASELINE_REVISION, MIGRATION_LOCK, MIGRATIONS_DIRECTORY, db, head_revision
 from api.models import Note, User
-from api.schema import BASELINE_REVISION, MIGRATION_LOCK, head_revision
 from api.services import accounts, notes
 
 
@@ -58,7 +57,7 @@ def tables(app) -> set[str]:
 def test_migrations_build_exactly_the_models_schema(bare_app, init_db):
     result = init_db()
     assert result.exit_code == 0, result.output
-    assert tables(bare_app) == {"alembic_version", "users", "login_sessions", "notes"}
+    assert tables(bare_app) == {"alembic_version", *db.metadata.tables}
     assert schema_differences(bare_app) == []
 
 
@@ -73,9 +72,12 @@ def test_init_db_upgrades_to_the_newest_revision_and_is_safe_to_run_again(bare_a
     again = init_db()
     assert again.exit_code == 0
     assert again.output.strip() == f"database ready: schema already at revision {head}"
-    assert bare_app.test_client().post(
-        "/login", json={"username": "alice", "password": PASSWORD}
-    ).status_code == 200
+    assert (
+        bare_app.test_client()
+        .post("/login", json={"username": "alice", "password": PASSWORD})
+        .status_code
+        == 200
+    )
 
 
 def test_init_db_adopts_a_database_an_older_create_all_made(bare_app, init_db):
@@ -182,7 +184,7 @@ def test_init_db_run_by_several_hosts_at_once_takes_turns(backend, tmp_path):
         outputs = [run.communicate(timeout=60)[0] for run in runs]
         assert waited >= hosts, outputs
         assert [run.returncode for run in runs] == [0] * hosts, outputs
-        newest = ScriptDirectory(str(ROOT / "migrations")).get_current_head()
+        newest = ScriptDirectory(str(MIGRATIONS_DIRECTORY)).get_current_head()
         assert deployment.query("SELECT version_num FROM alembic_version") == [(newest,)]
     admin_engine.dispose()
 

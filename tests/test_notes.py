@@ -121,7 +121,7 @@ def test_json_that_is_not_an_object_is_400(client, alice, body):
 def test_total_stays_exact_under_concurrent_creates_and_deletes(app, client, alice):
     from concurrent.futures import ThreadPoolExecutor
 
-    from api.extensions import db
+    from api.database import db
     from api.models import Note
 
     kept = [_create(client, alice, f"kept {n}").get_json()["id"] for n in range(5)]

@@ -12,9 +12,8 @@ from argon2 import PasswordHasher, Type, extract_parameters
 from conftest import PASSWORD
 
 from api import create_app
-from api.database import create_schema
+from api.database import create_schema, db
 from api.errors import Invalid
-from api.extensions import db
 from api.models import User
 from api.services import accounts
 

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from conftest import PASSWORD
 
-from api.extensions import db
+from api.database import db
 from api.models import LoginSession, Note, User, utcnow
 from api.services import accounts
 

@@ -6,8 +6,7 @@ import pytest
 from conftest import PASSWORD
 
 from api import create_app
-from api.database import create_schema
-from api.extensions import db
+from api.database import create_schema, db
 from api.services import accounts
 
 LIMIT = 3
@@ -100,7 +99,7 @@ def test_the_limit_lifts_when_the_window_passes(client, make_user, clock, backen
         import redis
 
         store = redis.Redis.from_url(app.config["REDIS_URL"])
-        pattern = f"*{app.config['RATELIMIT_KEY_PREFIX']}*"
+        pattern = f"*{app.config['RATE_LIMIT_KEY_PREFIX']}*"
         ttls = [store.ttl(key) for key in store.scan_iter(pattern)]
         store.close()
         assert ttls and all(0 < ttl <= 60 for ttl in ttls)

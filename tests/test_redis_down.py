@@ -9,8 +9,7 @@ import pytest
 from conftest import PASSWORD
 
 from api import create_app
-from api.database import create_schema
-from api.extensions import db
+from api.database import create_schema, db
 from api.services import accounts
 
 

@@ -5,7 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from conftest import PASSWORD
 
-from api.extensions import db
+from api.database import db
 from api.models import LoginSession
 
 

@@ -5,10 +5,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from marshmallow import Schema, fields
 
-from api.auth.schemas import LoginSessionPageSchema
-from api.resources.schemas import NotePageSchema, UserPageSchema
-from api.schemas import page_of, plain_dumper
-from api.services import Page
+from api.auth.sessions import LoginSessionPageSchema
+from api.pagination import Page, page_of, plain_dumper
+from api.resources.notes import NotePageSchema
+from api.resources.users import UserPageSchema
 
 WHEN = datetime(2026, 11, 29, 10, 0, 0, 123456, tzinfo=UTC)
 

@@ -9,6 +9,7 @@ input accepted, 401 without credentials, 405 for an undocumented method.
 
 from __future__ import annotations
 
+import itertools
 import unicodedata
 
 import pytest
@@ -19,12 +20,15 @@ from schemathesis.auths import unregister as unregister_auth
 from schemathesis.cli import schemathesis as st
 from schemathesis.hooks import GLOBAL_HOOK_DISPATCHER
 
+from api.client_info import Client
+from api.errors import TooManyAttempts
 from api.passwords import CONTEXT_WORDS, common_passwords
 from api.services import accounts, sessions
 
 # Each backend's run stops after this many seconds, whatever is left to try.
 MAX_TIME = 25
 MAX_EXAMPLES = 30
+MENDER = Client("192.0.2.200", "schemathesis")
 FUZZ_ADMIN = "fuzz-admin"
 
 
@@ -36,11 +40,15 @@ def admin_token_on_every_request(app):
     users, so one fixed token would soon be dead and the rest of the run would test only the
     401. The same admin is kept for as long as it can be, so that a note it created is still
     its own on the next request (the stateful phase follows such links). It logs in through
-    the login use case itself: ``POST /login`` would run into its rate limit, which the
-    fuzzing of ``/login`` keeps busy on purpose.
+    the login use case itself, from an address of its own: ``POST /login`` would run into its
+    rate limit, which the fuzzing of ``/login`` keeps busy on purpose. Fuzzing ``/password``
+    with wrong current passwords spends the admin's own counter too: then the next admin
+    takes over.
     """
     client = app.test_client()
     current: dict[str, str] = {}
+    admins = (f"{FUZZ_ADMIN}{n}" for n in itertools.count())
+    current["name"] = next(admins)
 
     def still_works(token: str) -> bool:
         response = client.get("/me", headers={"Authorization": f"Bearer {token}"})
@@ -48,11 +56,17 @@ def admin_token_on_every_request(app):
 
     def mend() -> str:
         with app.app_context():
-            user = accounts.find_user(FUZZ_ADMIN)
-            if user is None:
-                user = accounts.create_user(FUZZ_ADMIN, PASSWORD, is_admin=True)
-            accounts.update_user(user, {"is_active": True, "is_admin": True, "password": PASSWORD})
-            return sessions.authenticate(FUZZ_ADMIN, PASSWORD, "schemathesis").access_token
+            while True:
+                name = current["name"]
+                user = accounts.find_user(name)
+                if user is None:
+                    user = accounts.create_user(name, PASSWORD, is_admin=True)
+                changes = {"is_active": True, "is_admin": True, "password": PASSWORD}
+                accounts.update_user(user, changes)
+                try:
+                    return sessions.authenticate(name, PASSWORD, MENDER).access_token
+                except TooManyAttempts:
+                    current["name"] = next(admins)
 
     @schemathesis.auth(refresh_interval=None)
     class AdminToken:

@@ -17,8 +17,7 @@ import pytest
 from conftest import PASSWORD
 
 from api import create_app
-from api.database import create_schema
-from api.extensions import db
+from api.database import create_schema, db
 from api.keys import KEY_FILE, SigningKeyError
 from api.services import accounts
 

@@ -1,3 +1,10 @@
-from .routes import blp
+"""The ``auth`` blueprint: credentials and everything about them, one module per resource."""
+
+from ..views import Blueprint
+
+blp = Blueprint("auth", __name__, description="Log in, refresh tokens, manage sessions.")
+
+# Each module registers its views on ``blp``.
+from . import login, password, sessions  # noqa: E402, F401
 
 __all__ = ["blp"]

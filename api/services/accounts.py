@@ -6,15 +6,16 @@ import re
 import unicodedata
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from .. import passwords
 from ..audit import audit
+from ..database import db
 from ..errors import Conflict, Invalid, NotFound
-from ..extensions import db
-from ..models import LoginSession, User, utcnow
-from . import Page, paginate
+from ..models import User
+from ..pagination import Page, paginate
+from .revocation import revoke_sessions
 
 _USERNAME = re.compile(r"[A-Za-z0-9._-]{3,64}")
 
@@ -88,22 +89,17 @@ def list_users(page: int, per_page: int) -> Page[User]:
     return paginate(select(User).order_by(User.id), page, per_page)
 
 
+def all_users() -> list[User]:
+    """Return every user, oldest first (the CLI's listing)."""
+    return list(db.session.scalars(select(User).order_by(User.id)))
+
+
 def user_by_id(user_id: int) -> User:
+    """Return the user with that id or raise NotFound."""
     user = db.session.get(User, user_id)
     if user is None:
         raise NotFound("no such user")
     return user
-
-
-def revoke_sessions(user_id: int, keep_session_id: str | None = None) -> int:
-    """Revoke the user's live sessions (all but one, if named), uncommitted; return how many."""
-    query = update(LoginSession).where(
-        LoginSession.user_id == user_id, LoginSession.revoked_at.is_(None)
-    )
-    if keep_session_id is not None:
-        query = query.where(LoginSession.id != keep_session_id)
-    result = db.session.execute(query.values(revoked_at=utcnow()))
-    return result.rowcount
 
 
 def _other_active_admins(user: User) -> int:
@@ -141,14 +137,6 @@ def update_user(user: User, changes: dict[str, Any]) -> User:
     db.session.commit()
     audit("user_changed", user_id=user.id, fields=sorted(changes), sessions_ended=revoked)
     return user
-
-
-def revoke_user_sessions(user: User) -> int:
-    """End every session of ``user``; return how many were live."""
-    revoked = revoke_sessions(user.id)
-    db.session.commit()
-    audit("sessions_revoked", user_id=user.id, sessions_ended=revoked)
-    return revoked
 
 
 def delete_user(user: User) -> None:

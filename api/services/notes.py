@@ -6,10 +6,10 @@ from typing import Any
 
 from sqlalchemy import RowMapping, bindparam, select, update
 
+from ..database import db
 from ..errors import NotFound
-from ..extensions import db
 from ..models import Note, User, utcnow
-from . import Page
+from ..pagination import Page
 
 # Listing notes is the busiest read after the token check, so its statement is built once,
 # from the tables rather than the mapped classes, and run as plain Core: no ORM session to open

@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
-import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import or_, select, update
 
-from .. import passwords, tokens
+from .. import attempts, passwords, tokens
 from ..audit import audit, clip
-from ..errors import Forbidden, InvalidCredentials, NotFound
-from ..extensions import db
+from ..client_info import Client
+from ..database import db
+from ..errors import Forbidden, InvalidCredentials
 from ..models import LoginSession, User, session_refusal, utcnow
-from . import Page, paginate
-from .accounts import check_new_password, find_user, revoke_sessions
+from ..pagination import Page, paginate
+from .accounts import check_new_password, find_user, username_key
+from .revocation import revoke_session, revoke_sessions
 
 WRONG_CREDENTIALS = "invalid username or password"
-# What ``secrets.token_urlsafe`` makes, up to the column's 43 characters.
-_SESSION_ID = re.compile(r"[A-Za-z0-9_-]{1,43}")
 
 
 class InvalidRefreshToken(InvalidCredentials):
@@ -38,20 +37,25 @@ class TokenPair:
     token_type: str = "Bearer"  # noqa: S105 (the RFC 6750 token type, not a secret)
 
 
-def authenticate(username: str, password: str, user_agent: str = "") -> TokenPair:
+def authenticate(username: str, password: str, client: Client) -> TokenPair:
     """Check the credentials and open a new login session.
 
     Unknown user, wrong password and deactivated user are refused alike, each after exactly
-    one password verification, so neither the answer nor its timing tells them apart.
+    one password verification, so neither the answer nor its timing tells them apart. Each
+    refusal is a failed attempt for the client's address and the username.
     """
+    key = username_key(username)
+    attempts.check(client.address, key)
     hashing = passwords.hashing()
     user = find_user(username)
     if user is None:
         hashing.verify_dummy(password)
+        attempts.record_failure(client.address, key)
         audit("login", "failure", reason="unknown user", username=clip(username))
         raise InvalidCredentials(WRONG_CREDENTIALS)
     verified = hashing.verify(user.password_hash, password)
     if not verified or not user.is_active:
+        attempts.record_failure(client.address, key)
         reason = "user deactivated" if verified else "wrong password"
         audit("login", "failure", user_id=user.id, reason=reason)
         raise InvalidCredentials(WRONG_CREDENTIALS)
@@ -64,7 +68,7 @@ def authenticate(username: str, password: str, user_agent: str = "") -> TokenPai
         created_at=now,
         last_used_at=now,
         expires_at=now + timedelta(seconds=current_app.config["SESSION_MAX_AGE"]),
-        user_agent=user_agent,
+        user_agent=client.user_agent,
         refresh_generation=0,
     )
     user.last_login_at = now
@@ -142,7 +146,7 @@ def _refuse_refresh(claims: tokens.Claims) -> None:
         )
     if reason is None:
         # The session is live, so the token's generation is an old one: it was spent before.
-        _revoke(claims.session_id)
+        revoke_session(claims.session_id)
         db.session.commit()
         audit("refresh_reuse", "revoked", user_id=claims.user_id, session_id=claims.session_id)
         raise InvalidRefreshToken("refresh token reused; session revoked")
@@ -150,23 +154,13 @@ def _refuse_refresh(claims: tokens.Claims) -> None:
     raise InvalidRefreshToken(reason)
 
 
-def _revoke(session_id: str) -> int:
-    return db.session.execute(
-        update(LoginSession)
-        .where(LoginSession.id == session_id, LoginSession.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
-    ).rowcount
+def live_sessions(
+    user_id: int, current_session_id: str | None, page: int, per_page: int
+) -> Page[dict]:
+    """Return one page of the user's sessions that still admit tokens, newest first.
 
-
-def logout(user_id: int, session_id: str) -> None:
-    """End the session in use."""
-    _revoke(session_id)
-    db.session.commit()
-    audit("logout", user_id=user_id, session_id=session_id)
-
-
-def live_sessions(user_id: int, page: int, per_page: int) -> Page[LoginSession]:
-    """Return one page of the user's sessions that still admit tokens, newest first."""
+    Each item says whether it is ``current``: the session ``current_session_id`` names.
+    """
     query = (
         select(LoginSession)
         .where(
@@ -176,43 +170,32 @@ def live_sessions(user_id: int, page: int, per_page: int) -> Page[LoginSession]:
         )
         .order_by(LoginSession.created_at.desc(), LoginSession.id)
     )
-    return paginate(query, page, per_page)
+    found = paginate(query, page, per_page)
+    items = [
+        {
+            "id": login_session.id,
+            "created_at": login_session.created_at,
+            "last_used_at": login_session.last_used_at,
+            "user_agent": login_session.user_agent,
+            "current": login_session.id == current_session_id,
+        }
+        for login_session in found.items
+    ]
+    return replace(found, items=items)
 
 
-def end_session(user_id: int, session_id: str) -> None:
-    """End one of the user's sessions; another user's, or an ended one, is NotFound."""
-    if not _SESSION_ID.fullmatch(session_id):
-        # Not an id we make; asking PostgreSQL about one holding a NUL would be a 500.
-        raise NotFound("no such session")
-    ended = db.session.execute(
-        update(LoginSession)
-        .where(
-            LoginSession.id == session_id,
-            LoginSession.user_id == user_id,
-            LoginSession.revoked_at.is_(None),
-            LoginSession.expires_at > utcnow(),
-        )
-        .values(revoked_at=utcnow())
-    ).rowcount
-    if ended != 1:
-        db.session.rollback()
-        raise NotFound("no such session")
-    db.session.commit()
-    audit("session_ended", user_id=user_id, session_id=session_id)
+def change_password(user_id: int, session_id: str, current: str, new: str, client: Client) -> None:
+    """Change the password after checking the current one; end every other session.
 
-
-def end_all_sessions(user_id: int) -> int:
-    """End every live session of the user, the one in use too; return how many."""
-    ended = revoke_sessions(user_id)
-    db.session.commit()
-    audit("sessions_ended", user_id=user_id, sessions_ended=ended)
-    return ended
-
-
-def change_password(user_id: int, session_id: str, current: str, new: str) -> None:
-    """Change the password after checking the current one; end every other session."""
+    A wrong current password is a failed attempt, as at login: whoever holds a token cannot
+    guess the account's password faster than a stranger could.
+    """
     user = db.session.get(User, user_id)
-    if user is None or not passwords.hashing().verify(user.password_hash, current):
+    if user is None:
+        raise InvalidCredentials("user deleted")
+    attempts.check(client.address, user.username_key)
+    if not passwords.hashing().verify(user.password_hash, current):
+        attempts.record_failure(client.address, user.username_key)
         audit("password_changed", "failure", user_id=user_id, session_id=session_id)
         raise Forbidden("current password is wrong")
     check_new_password(new, user.username)

@@ -1,37 +1,53 @@
-"""Schemas and fields shared by both blueprints: pagination, new passwords, partial updates."""
+"""Pages of lists: the query arguments, one page of rows, and the page's schema.
+
+Every list answers ``{"items", "page", "per_page", "total"}`` for ``?page=&per_page=``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, fields, validate
+from sqlalchemy import Select, func
+
+from .database import db
+from .fields import StrictBoolean, StrictInteger, Username
 
 MAX_PAGE = 1_000_000
-USERNAME_PATTERN = r"^[A-Za-z0-9._-]{3,64}$"
-
-
-class NewPassword(fields.String):
-    """A password being set. The rules that need the configuration or the username are the
-    service's (``check_new_password``); the OpenAPI document shows the configured minimum."""
-
-    def __init__(self, **kwargs) -> None:
-        super().__init__(load_only=True, validate=validate.Length(max=1024), **kwargs)
-
-
-class PartialUpdateSchema(Schema):
-    """A PATCH body: any of the fields, but at least one (``minProperties: 1`` in the docs)."""
-
-    @validates_schema
-    def _not_empty(self, data, **kwargs):
-        if not data:
-            raise ValidationError(f"Give at least one of {', '.join(self.fields)}.", "_schema")
+MAX_PER_PAGE = 100
+T = TypeVar("T")
 
 
 class PaginationSchema(Schema):
+    """The query arguments of every list."""
+
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
-    per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+    per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=MAX_PER_PAGE))
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    page: int
+    per_page: int
+    total: int
+
+
+def paginate(query: Select[Any], page: int, per_page: int) -> Page[Any]:
+    """Run ``query`` for one page and count all its rows: two statements whatever the size.
+
+    ``query`` selects one entity, with no DISTINCT, GROUP BY or LIMIT of its own. The count
+    keeps its FROM and WHERE and selects ``count(*)`` in place of the columns, so an index on
+    the filtered columns answers it without reading a single row (a count over a subquery of
+    every column made SQLite read each row first: 10,000 notes cost a millisecond).
+    """
+    count = query.with_only_columns(func.count(), maintain_column_froms=True).order_by(None)
+    total = db.session.scalar(count)
+    items = list(db.session.scalars(query.limit(per_page).offset((page - 1) * per_page)))
+    return Page(items, page, per_page, total or 0)
 
 
 def page_of(item_schema: type[Schema]) -> type[Schema]:
@@ -72,11 +88,15 @@ def _isoformat(value: datetime) -> str:
     return value.isoformat()
 
 
-# Field types whose dump is one conversion of a present value (None stays None).
+# Field types whose dump is one conversion of a present value (None stays None). The strict
+# fields differ from marshmallow's in what they load only.
 _PLAIN_CONVERSIONS: dict[type[fields.Field], Callable[[Any], Any]] = {
     fields.Integer: int,
     fields.String: str,
     fields.Boolean: bool,
+    StrictBoolean: bool,
+    StrictInteger: int,
+    Username: str,
 }
 
 
@@ -103,13 +123,3 @@ def plain_dumper(schema: type[Schema]) -> Callable[[Any], dict[str, Any]] | None
         return out
 
     return dump
-
-
-class ProblemSchema(Schema):
-    """RFC 9457 problem details, the shape of every error."""
-
-    type = fields.String(required=True)
-    title = fields.String(required=True)
-    status = fields.Integer(required=True)
-    detail = fields.String()
-    errors = fields.Dict(keys=fields.String(), values=fields.Raw())

@@ -1,0 +1,58 @@
+"""``/logout`` and ``/sessions``: the caller's login sessions."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields
+
+from ..pagination import PaginationSchema, page_of
+from ..security import caller, requires
+from ..services import revocation, sessions
+from . import blp
+
+
+class LoginSessionSchema(Schema):
+    id = fields.String(required=True)
+    created_at = fields.DateTime(required=True)
+    last_used_at = fields.DateTime(required=True)
+    user_agent = fields.String(required=True)
+    current = fields.Boolean(required=True)
+
+
+LoginSessionPageSchema = page_of(LoginSessionSchema)
+
+
+@blp.route("/logout", methods=["POST"])
+@requires()
+@blp.response(204)
+def logout():
+    """End the session in use: its tokens stop working at once."""
+    principal = caller()
+    revocation.logout(principal.id, principal.session_id)
+
+
+@blp.route("/sessions", methods=["GET"])
+@requires()
+@blp.arguments(PaginationSchema, location="query")
+@blp.response(200, LoginSessionPageSchema)
+def list_sessions(pagination):
+    """List the caller's live sessions, newest first; ``current`` marks the one in use."""
+    principal = caller()
+    return sessions.live_sessions(
+        principal.id, principal.session_id, pagination["page"], pagination["per_page"]
+    )
+
+
+@blp.route("/sessions/<string:session_id>", methods=["DELETE"])
+@requires()
+@blp.response(204)
+def end_session(session_id):
+    """End one of the caller's sessions."""
+    revocation.end_session(caller().id, session_id)
+
+
+@blp.route("/sessions", methods=["DELETE"])
+@requires()
+@blp.response(204)
+def end_all_sessions():
+    """End every session of the caller, the one in use too."""
+    revocation.end_all_sessions(caller().id)

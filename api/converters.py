@@ -1,0 +1,35 @@
+"""URL converters: the ``id`` in ``/notes/<id:note_id>``."""
+
+from __future__ import annotations
+
+from flask import Flask
+from werkzeug.exceptions import NotFound
+from werkzeug.routing import IntegerConverter
+
+MAX_ID = 2**31 - 1  # the largest value an INTEGER column holds on every backend
+
+
+class IdConverter(IntegerConverter):
+    """A database id in a path: 1 to 2**31 - 1, so no value can overflow a column.
+
+    Anything else is 404. A converter's usual refusal (``ValidationError``) would make
+    werkzeug answer 405 when the path has rules for other methods, so the pattern refuses
+    what it can (zero, leading zeros, signs, more than 10 digits) and an id past the
+    maximum is refused as a resource that cannot exist.
+    """
+
+    regex = r"[1-9][0-9]{0,9}"
+
+    def __init__(self, url_map, **kwargs) -> None:
+        super().__init__(url_map, min=1, max=MAX_ID)
+
+    def to_python(self, value: str) -> int:
+        number = int(value)
+        if number > self.max:
+            raise NotFound()
+        return number
+
+
+def init_app(app: Flask) -> None:
+    """Register the converters."""
+    app.url_map.converters["id"] = IdConverter

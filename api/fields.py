@@ -1,0 +1,71 @@
+"""Fields and base schemas both blueprints use: strict types, usernames, passwords, PATCH."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from .passwords import MAX_PASSWORD_LENGTH
+
+USERNAME_PATTERN = r"^[A-Za-z0-9._-]{3,64}$"
+USERNAME_RULE = "Must be 3 to 64 letters, digits, '.', '_' or '-'."
+
+
+class StrictBoolean(fields.Boolean):
+    """A JSON ``true`` or ``false``, nothing else: not ``1``, ``0``, ``1.0`` or ``"true"``.
+
+    (``1 in {True}`` holds in Python, so ``truthy={True}`` alone lets ``1`` through.)
+    """
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if type(value) is not bool:
+            raise self.make_error("invalid", input=value)
+        return value
+
+
+class StrictInteger(fields.Integer):
+    """A JSON integer, nothing else: not ``true``, ``1.0`` or ``"1"``."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(strict=True, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int:
+        if type(value) is not int:
+            raise self.make_error("invalid", input=value)
+        return value
+
+
+class Username(fields.String):
+    """A username being set: the characters the contract allows."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(validate=validate.Regexp(USERNAME_PATTERN, error=USERNAME_RULE), **kwargs)
+
+
+class Password(fields.String):
+    """A password being checked: never dumped, at most ``MAX_PASSWORD_LENGTH`` characters."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(
+            load_only=True, validate=validate.Length(min=1, max=MAX_PASSWORD_LENGTH), **kwargs
+        )
+
+
+class NewPassword(fields.String):
+    """A password being set. The rules that need the configuration or the username are the
+    service's (``check_new_password``); the OpenAPI document shows the configured minimum."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(
+            load_only=True, validate=validate.Length(max=MAX_PASSWORD_LENGTH), **kwargs
+        )
+
+
+class PartialUpdateSchema(Schema):
+    """A PATCH body: any of the fields, but at least one (``minProperties: 1`` in the docs)."""
+
+    @validates_schema
+    def _not_empty(self, data, **kwargs):
+        if not data:
+            raise ValidationError(f"Give at least one of {', '.join(self.fields)}.", "_schema")

@@ -1,0 +1,23 @@
+"""``GET /me``: who the token belongs to."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields
+
+from ..security import caller, requires
+from . import blp
+
+
+class MeSchema(Schema):
+    id = fields.Integer(required=True)
+    username = fields.String(required=True)
+    is_admin = fields.Boolean(required=True)
+    created_at = fields.DateTime(required=True)
+
+
+@blp.route("/me", methods=["GET"])
+@requires()
+@blp.response(200, MeSchema)
+def get_me():
+    """Return the caller's account."""
+    return caller()

@@ -1,0 +1,75 @@
+"""``/notes``: each user's own notes."""
+
+from __future__ import annotations
+
+from flask import url_for
+from marshmallow import Schema, fields, validate
+
+from ..fields import PartialUpdateSchema
+from ..pagination import PaginationSchema, page_of
+from ..security import caller, requires
+from ..services import notes
+from . import blp
+
+TITLE = validate.Length(min=1, max=200)
+BODY = validate.Length(max=10_000)
+
+
+class NoteSchema(Schema):
+    id = fields.Integer(dump_only=True)
+    title = fields.String(required=True, validate=TITLE)
+    body = fields.String(load_default="", validate=BODY)
+    created_at = fields.DateTime(dump_only=True)
+    updated_at = fields.DateTime(dump_only=True)
+
+
+class NoteUpdateSchema(PartialUpdateSchema):
+    title = fields.String(validate=TITLE)
+    body = fields.String(validate=BODY)
+
+
+NotePageSchema = page_of(NoteSchema)
+
+
+@blp.route("/notes", methods=["GET"])
+@requires()
+@blp.arguments(PaginationSchema, location="query")
+@blp.response(200, NotePageSchema)
+def list_notes(pagination):
+    """List the caller's notes, newest first."""
+    return notes.list_notes(caller().id, pagination["page"], pagination["per_page"])
+
+
+@blp.route("/notes", methods=["POST"])
+@requires()
+@blp.arguments(NoteSchema)
+@blp.response(201, NoteSchema)
+def create_note(body):
+    """Create a note."""
+    note = notes.create_note(caller().id, body["title"], body["body"])
+    return note, 201, {"Location": url_for("resources.get_note", note_id=note.id)}
+
+
+@blp.route("/notes/<id:note_id>", methods=["GET"])
+@requires()
+@blp.response(200, NoteSchema)
+def get_note(note_id):
+    """Return one of the caller's notes."""
+    return notes.get_note(caller().id, note_id)
+
+
+@blp.route("/notes/<id:note_id>", methods=["PATCH"])
+@requires()
+@blp.arguments(NoteUpdateSchema)
+@blp.response(200, NoteSchema)
+def update_note(changes, note_id):
+    """Change the title or body of one of the caller's notes."""
+    return notes.update_note(caller().id, note_id, changes)
+
+
+@blp.route("/notes/<id:note_id>", methods=["DELETE"])
+@requires()
+@blp.response(204)
+def delete_note(note_id):
+    """Delete one of the caller's notes."""
+    notes.delete_note(caller().id, note_id)

@@ -1,0 +1,79 @@
+"""``/users``: user administration, for admins."""
+
+from __future__ import annotations
+
+from flask import url_for
+from marshmallow import Schema, fields
+
+from ..fields import NewPassword, PartialUpdateSchema, StrictBoolean, Username
+from ..pagination import PaginationSchema, page_of
+from ..security import requires
+from ..services import accounts
+from ..views import raises
+from . import blp
+
+
+class UserSchema(Schema):
+    id = fields.Integer(dump_only=True)
+    username = Username(required=True)
+    password = NewPassword(required=True)
+    is_admin = StrictBoolean(load_default=False)
+    is_active = fields.Boolean(dump_only=True)
+    created_at = fields.DateTime(dump_only=True)
+    last_login_at = fields.DateTime(dump_only=True, allow_none=True)
+
+
+class UserUpdateSchema(PartialUpdateSchema):
+    is_active = StrictBoolean()
+    is_admin = StrictBoolean()
+    password = NewPassword()
+
+
+UserPageSchema = page_of(UserSchema)
+
+
+@blp.route("/users", methods=["GET"])
+@requires(admin=True)
+@blp.arguments(PaginationSchema, location="query")
+@blp.response(200, UserPageSchema)
+def list_users(pagination):
+    """List every user (admins only)."""
+    return accounts.list_users(pagination["page"], pagination["per_page"])
+
+
+@blp.route("/users", methods=["POST"])
+@requires(admin=True)
+@raises(409)
+@blp.arguments(UserSchema)
+@blp.response(201, UserSchema)
+def create_user(body):
+    """Create a user (admins only); a taken name is 409."""
+    user = accounts.create_user(body["username"], body["password"], body["is_admin"])
+    return user, 201, {"Location": url_for("resources.list_users")}
+
+
+@blp.route("/users/<id:user_id>", methods=["GET"])
+@requires(admin=True)
+@blp.response(200, UserSchema)
+def get_user(user_id):
+    """Return one user (admins only)."""
+    return accounts.user_by_id(user_id)
+
+
+@blp.route("/users/<id:user_id>", methods=["PATCH"])
+@requires(admin=True)
+@raises(409)
+@blp.arguments(UserUpdateSchema)
+@blp.response(200, UserSchema)
+def update_user(changes, user_id):
+    """Activate, deactivate, promote, demote or set the password of a user (admins only)."""
+    return accounts.update_user(accounts.user_by_id(user_id), changes)
+
+
+@blp.route("/users/<id:user_id>", methods=["DELETE"])
+@requires(admin=True)
+@raises(409)
+@blp.response(204)
+def delete_user(user_id):
+    """Delete a user with their notes and sessions (admins only)."""
+    accounts.delete_user(accounts.user_by_id(user_id))
