@@ -1,7 +1,7 @@
 """The request loader: which Authorization headers open a protected route, and the 401s."""
 
 import pytest
-from conftest import PROTECTED
+from support.routes import PROTECTED
 
 from api import tokens
 

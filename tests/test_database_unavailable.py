@@ -3,20 +3,14 @@
 
 from __future__ import annotations
 
-import socket
 import sqlite3
 
 import pytest
-from conftest import PASSWORD
+from support.accounts import PASSWORD
+from support.loopback import closed_loopback_port
 
 from api import create_app
 from api.extensions import db
-
-
-def closed_loopback_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture
@@ -43,9 +37,7 @@ def assert_unavailable(response) -> None:
     assert "SELECT" not in text and "INSERT" not in text and "sqlite" not in text.lower()
 
 
-def test_a_valid_token_gets_503_not_access_when_the_database_is_unreachable(
-    alice, unreachable_app
-):
+def test_a_valid_token_gets_503_not_access_when_the_database_is_unreachable(alice, unreachable_app):
     client = unreachable_app.test_client()
     assert_unavailable(client.get("/me", headers=alice.headers))
     assert_unavailable(client.post("/notes", json={"title": "lost?"}, headers=alice.headers))

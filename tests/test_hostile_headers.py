@@ -10,10 +10,11 @@ from __future__ import annotations
 import base64
 import json
 
-from conftest import PASSWORD, PROTECTED
 from flask import g
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.accounts import PASSWORD
+from support.routes import PROTECTED
 from werkzeug.test import EnvironBuilder
 
 from api import create_app, tokens

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -13,8 +12,10 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from conftest import PASSWORD
-from servers import ROOT, deployment_for
+from support import ROOT
+from support.accounts import PASSWORD
+from support.backends import TEST_DATABASE_URL
+from support.servers import deployment_for
 
 from api import create_app, passwords
 from api.extensions import db
@@ -73,9 +74,12 @@ def test_init_db_upgrades_to_the_newest_revision_and_is_safe_to_run_again(bare_a
     again = init_db()
     assert again.exit_code == 0
     assert again.output.strip() == f"database ready: schema already at revision {head}"
-    assert bare_app.test_client().post(
-        "/login", json={"username": "alice", "password": PASSWORD}
-    ).status_code == 200
+    assert (
+        bare_app.test_client()
+        .post("/login", json={"username": "alice", "password": PASSWORD})
+        .status_code
+        == 200
+    )
 
 
 def test_init_db_adopts_a_database_an_older_create_all_made(bare_app, init_db):
@@ -155,7 +159,7 @@ def test_init_db_run_by_several_hosts_at_once_takes_turns(backend, tmp_path):
     if backend == "sqlite":
         pytest.skip("one host owns a SQLite file; PostgreSQL serializes init-db with a lock")
     hosts = 3
-    admin_engine = sa.create_engine(os.environ["TEST_DATABASE_URL"], isolation_level="AUTOCOMMIT")
+    admin_engine = sa.create_engine(TEST_DATABASE_URL, isolation_level="AUTOCOMMIT")
     with deployment_for(backend, tmp_path) as deployment, admin_engine.connect() as admin:
         # Hold the lock while the hosts start, so that they all reach it at the same moment.
         admin.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})

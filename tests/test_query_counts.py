@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
-from conftest import PASSWORD
+from support.accounts import PASSWORD
 
 from api.extensions import db
 from api.models import LoginSession, Note, User, utcnow

@@ -14,7 +14,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import PASSWORD
+from support import ROOT
+from support.accounts import PASSWORD
+from support.servers import GUNICORN
 
 from api import create_app
 from api.database import create_schema
@@ -22,7 +24,6 @@ from api.extensions import db
 from api.keys import KEY_FILE, SigningKeyError
 from api.services import accounts
 
-ROOT = Path(__file__).resolve().parent.parent
 WEAK_KEY_MESSAGE = "SECRET_KEY is empty or well known; set a random one"
 
 
@@ -136,7 +137,7 @@ def test_manage_py_with_a_weak_key_says_so_in_one_line(tmp_path):
 def test_gunicorn_with_a_weak_key_does_not_start(tmp_path):
     listener = socket.create_server(("127.0.0.1", 0))
     command = [
-        str(Path(sys.executable).parent / "gunicorn"),
+        GUNICORN,
         "--bind",
         f"fd://{listener.fileno()}",
         "--workers",
