@@ -17,7 +17,7 @@ import pytest
 from support import ROOT
 from support.accounts import PASSWORD
 from support.hashing import CHEAP_HASHING, CHEAP_HASHING_ENV
-from support.servers import GUNICORN
+from support.servers import gunicorn_command
 
 from api import create_app
 from api.database import create_schema
@@ -227,14 +227,7 @@ def test_under_gunicorn_audit_lines_reach_stderr(tmp_path, backend):
     listener = socket.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]
     stderr_path, stdout_path = tmp_path / "stderr.log", tmp_path / "stdout.log"
-    command = [
-        GUNICORN,
-        "--bind",
-        f"fd://{listener.fileno()}",
-        "--workers",
-        "1",
-        f"api:create_app(instance_path={str(tmp_path / 'i')!r})",
-    ]
+    command = gunicorn_command(listener, tmp_path / "i")
     with open(stderr_path, "wb") as stderr, open(stdout_path, "wb") as stdout:
         process = subprocess.Popen(
             command, cwd=ROOT, env=env, pass_fds=(listener.fileno(),), stdout=stdout, stderr=stderr

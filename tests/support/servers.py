@@ -36,6 +36,31 @@ START_TIMEOUT = 20.0
 STOP_TIMEOUT = 10.0
 
 
+def gunicorn_command(
+    listener: socket.socket,
+    instance_path: Path,
+    workers: int = 1,
+    factory: str = "api:create_app",
+) -> list[str]:
+    """The command that serves ``factory(instance_path)`` on ``listener``, as production does.
+
+    The production settings come from ``gunicorn.conf.py``; the command line sets only the
+    socket, the workers and a short graceful timeout, so that stopping takes seconds.
+    """
+    return [
+        GUNICORN,
+        "--config",
+        str(ROOT / "gunicorn.conf.py"),
+        "--bind",
+        f"fd://{listener.fileno()}",
+        "--workers",
+        str(workers),
+        "--graceful-timeout",
+        "5",
+        f"{factory}(instance_path={str(instance_path)!r})",
+    ]
+
+
 @dataclass
 class Deployment:
     """What the servers of one test share: a database, a Redis key prefix, the keys."""
@@ -122,26 +147,14 @@ class Server:
 
     def launch(self) -> None:
         """Start the server's processes without waiting for them."""
-        fd = self.listener.fileno()
-        instance = str(self.deployment.instance_path / "instance")
-        command = [
-            GUNICORN,
-            "--config",
-            str(ROOT / "gunicorn.conf.py"),
-            "--bind",
-            f"fd://{fd}",
-            "--workers",
-            str(self.workers),
-            "--graceful-timeout",
-            "5",
-            f"{self.factory}(instance_path={instance!r})",
-        ]
+        instance = self.deployment.instance_path / "instance"
+        command = gunicorn_command(self.listener, instance, self.workers, self.factory)
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 command,
                 cwd=ROOT,
                 env=self.deployment.environment(),
-                pass_fds=(fd,),
+                pass_fds=(self.listener.fileno(),),
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
