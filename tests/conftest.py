@@ -6,90 +6,43 @@ set, every test runs on PostgreSQL and Redis as well, each in its own schema and
 
 from __future__ import annotations
 
-import os
 import secrets
 import threading
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
-import sqlalchemy as sa
 import time_machine
 from sqlalchemy import event
+from support.accounts import PASSWORD, Login
+from support.backends import BACKENDS, backend_for
+from support.hashing import CHEAP_HASHING
 from werkzeug.serving import make_server
 
 from api import create_app
 from api.database import create_schema, db
 from api.services import accounts
 
-PASSWORD = "correct horse battery staple"
-TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
-TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL")
-# Argon2id at its cheapest: tests check behaviour, the benchmark measures cost.
-CHEAP_HASHING = {"ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST": 8, "ARGON2_PARALLELISM": 1}
 
-
-def _backends():
-    yield pytest.param("sqlite", id="sqlite")
-    yield pytest.param(
-        "postgresql",
-        id="postgresql",
-        marks=pytest.mark.skipif(
-            not (TEST_DATABASE_URL and TEST_REDIS_URL),
-            reason="set TEST_DATABASE_URL and TEST_REDIS_URL to run against PostgreSQL and Redis",
-        ),
-    )
-
-
-@pytest.fixture(params=list(_backends()))
+@pytest.fixture(params=BACKENDS)
 def backend(request) -> str:
     return request.param
 
 
 @pytest.fixture
-def database_config(backend, tmp_path):
-    """Engine settings for a database of the test's own; dropped afterwards."""
-    if backend == "sqlite":
-        yield {"DATABASE_URL": f"sqlite:///{tmp_path / 'test.db'}"}
-        return
-    schema = f"test_{secrets.token_hex(6)}"
-    admin = sa.create_engine(TEST_DATABASE_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    yield {
-        "DATABASE_URL": TEST_DATABASE_URL,
-        "SQLALCHEMY_ENGINE_OPTIONS": {"connect_args": {"options": f"-csearch_path={schema}"}},
-    }
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+def backend_config(backend, tmp_path):
+    """A database of the test's own (and on PostgreSQL a Redis key prefix); dropped afterwards."""
+    with backend_for(backend, tmp_path / "test.db") as place:
+        yield place.config()
 
 
 @pytest.fixture
-def redis_config(backend):
-    """Rate-limit storage: memory with SQLite, a key prefix of the test's own in Redis."""
-    if backend == "sqlite":
-        yield {}
-        return
-    import redis
-
-    prefix = f"tessera-test-{secrets.token_hex(6)}"
-    yield {"REDIS_URL": TEST_REDIS_URL, "RATE_LIMIT_KEY_PREFIX": prefix}
-    client = redis.Redis.from_url(TEST_REDIS_URL)
-    for key in client.scan_iter(f"*{prefix}*"):
-        client.delete(key)
-    client.close()
-
-
-@pytest.fixture
-def config(database_config, redis_config):
+def config(backend_config):
     """The test app's configuration; tests may change it before using ``app``."""
     return {
         "TESTING": True,
         "SECRET_KEY": secrets.token_hex(32),
         **CHEAP_HASHING,
-        **database_config,
-        **redis_config,
+        **backend_config,
     }
 
 
@@ -131,19 +84,6 @@ def make_user(app):
             return user.id
 
     return make
-
-
-@dataclass
-class Login:
-    """A user logged in through ``POST /login``."""
-
-    user_id: int
-    access_token: str
-    refresh_token: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.access_token}"}
 
 
 @pytest.fixture

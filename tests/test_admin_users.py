@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import PASSWORD
 from sqlalchemy import func, select
+from support.accounts import PASSWORD
 
 from api.database import db
 from api.models import LoginSession, Note, User

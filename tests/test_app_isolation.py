@@ -9,7 +9,7 @@ import ast
 from pathlib import Path
 
 import pytest
-from conftest import PASSWORD
+from support.accounts import PASSWORD
 
 from api import create_app
 from api.database import db

@@ -11,18 +11,18 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
-from conftest import PASSWORD
+from support import ROOT
+from support.accounts import PASSWORD
+from support.hashing import CHEAP_HASHING, CHEAP_HASHING_ENV
+from support.servers import gunicorn_command
 
 from api import create_app
 from api.database import create_schema, db
 from api.services import accounts
 
-ROOT = Path(__file__).resolve().parent.parent
 NEW_PASSWORD = "a brand new passphrase"
 ADMIN_PASSWORD = "the admin's own passphrase"
 BOB_PASSWORD = "bob's first passphrase"
@@ -214,26 +214,19 @@ def test_under_gunicorn_audit_lines_reach_stderr(tmp_path, backend):
         pytest.skip("one server on SQLite shows where the lines go; the backend changes nothing")
     database = f"sqlite:///{tmp_path / 'audit.db'}"
     secret = os.urandom(32).hex()
-    cheap = {"ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST": 8, "ARGON2_PARALLELISM": 1}
-    app = create_app({"SECRET_KEY": secret, "DATABASE_URL": database, **cheap}, str(tmp_path / "i"))
+    config = {"SECRET_KEY": secret, "DATABASE_URL": database, **CHEAP_HASHING}
+    app = create_app(config, str(tmp_path / "i"))
     with app.app_context():
         create_schema()
         accounts.create_user("alice", PASSWORD)
         db.engine.dispose()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TEST_", "REDIS_URL"))}
-    env.update({k: str(v) for k, v in cheap.items()})
+    env.update(CHEAP_HASHING_ENV)
     env.update({"SECRET_KEY": secret, "DATABASE_URL": database, "WEB_CONCURRENCY": "1"})
     listener = socket.create_server(("127.0.0.1", 0))
     port = listener.getsockname()[1]
     stderr_path, stdout_path = tmp_path / "stderr.log", tmp_path / "stdout.log"
-    command = [
-        str(Path(sys.executable).parent / "gunicorn"),
-        "--bind",
-        f"fd://{listener.fileno()}",
-        "--workers",
-        "1",
-        f"api:create_app(instance_path={str(tmp_path / 'i')!r})",
-    ]
+    command = gunicorn_command(listener, tmp_path / "i")
     with open(stderr_path, "wb") as stderr, open(stdout_path, "wb") as stdout:
         process = subprocess.Popen(
             command, cwd=ROOT, env=env, pass_fds=(listener.fileno(),), stdout=stdout, stderr=stderr

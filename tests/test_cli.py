@@ -4,15 +4,14 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-from conftest import PASSWORD
+from support import ROOT
+from support.accounts import PASSWORD
+from support.hashing import CHEAP_HASHING_ENV
 
 from api.database import db
 from api.models import LoginSession, User
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _users(app) -> dict[str, User]:
@@ -207,8 +206,7 @@ def test_manage_py_runs_as_a_program(tmp_path):
         **os.environ,
         "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
         "SECRET_KEY": "k" * 64,
-        "ARGON2_MEMORY_COST": "8",
-        "ARGON2_TIME_COST": "1",
+        **CHEAP_HASHING_ENV,
     }
 
     def manage(*args, stdin=None):

@@ -3,20 +3,14 @@
 
 from __future__ import annotations
 
-import socket
 import sqlite3
 
 import pytest
-from conftest import PASSWORD
+from support.accounts import PASSWORD
+from support.loopback import closed_loopback_port
 
 from api import create_app
 from api.database import db
-
-
-def closed_loopback_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture

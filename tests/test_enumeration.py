@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 from argon2 import extract_parameters
-from conftest import PASSWORD
+from support.accounts import PASSWORD
 
 
 class CountingHasher:

@@ -7,7 +7,7 @@ import runpy
 
 import pytest
 from gunicorn.config import Config
-from servers import ROOT
+from support import ROOT
 
 
 def gunicorn_config(monkeypatch, **environment: str) -> Config:

@@ -7,8 +7,8 @@ from __future__ import annotations
 import io
 
 import pytest
-from conftest import PASSWORD
 from flask.sessions import SecureCookieSessionInterface
+from support.accounts import PASSWORD
 
 JSON_HEADERS = {
     "X-Content-Type-Options": "nosniff",

@@ -10,10 +10,10 @@ from __future__ import annotations
 import base64
 import json
 
-from conftest import PASSWORD
 from flask import g
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support.accounts import PASSWORD
 from support.routes import protected_routes
 from werkzeug.test import EnvironBuilder
 

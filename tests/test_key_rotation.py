@@ -4,7 +4,7 @@ import json
 import os
 
 import pytest
-from conftest import PASSWORD
+from support.accounts import PASSWORD
 
 from api import create_app, keys
 from api.database import db

@@ -1,6 +1,6 @@
 """POST /login: the right credentials give tokens; every wrong one gets the same answer."""
 
-from conftest import PASSWORD
+from support.accounts import PASSWORD
 
 
 def test_login_returns_access_and_refresh_tokens(client, make_user):

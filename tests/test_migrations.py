@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -13,8 +12,10 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from conftest import PASSWORD
-from servers import ROOT, deployment_for
+from support import ROOT
+from support.accounts import PASSWORD
+from support.backends import TEST_DATABASE_URL
+from support.servers import deployment_for
 
 from api import create_app, passwords
 from api.database import BASELINE_REVISION, MIGRATION_LOCK, MIGRATIONS_DIRECTORY, db, head_revision
@@ -157,7 +158,7 @@ def test_init_db_run_by_several_hosts_at_once_takes_turns(backend, tmp_path):
     if backend == "sqlite":
         pytest.skip("one host owns a SQLite file; PostgreSQL serializes init-db with a lock")
     hosts = 3
-    admin_engine = sa.create_engine(os.environ["TEST_DATABASE_URL"], isolation_level="AUTOCOMMIT")
+    admin_engine = sa.create_engine(TEST_DATABASE_URL, isolation_level="AUTOCOMMIT")
     with deployment_for(backend, tmp_path) as deployment, admin_engine.connect() as admin:
         # Hold the lock while the hosts start, so that they all reach it at the same moment.
         admin.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})

@@ -6,15 +6,17 @@ import itertools
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from conftest import PASSWORD, _backends
-from servers import call, deployment_for, servers
+from support.accounts import PASSWORD
+from support.backends import BACKENDS
+from support.loopback import call
+from support.servers import deployment_for, servers
 
 pytestmark = pytest.mark.slow
 LIMIT = 3
 _names = (f"user{n}" for n in itertools.count())
 
 
-@pytest.fixture(scope="module", params=list(_backends()))
+@pytest.fixture(scope="module", params=BACKENDS)
 def pair(request, tmp_path_factory):
     """Servers A and B on one database and one secret key, shared by this module's tests.
 

@@ -11,8 +11,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import pytest
-from conftest import PASSWORD, _backends
-from servers import Unanswered, call, deployment_for, servers
+from support.accounts import PASSWORD
+from support.backends import BACKENDS
+from support.loopback import Unanswered, call
+from support.servers import deployment_for, servers
 
 pytestmark = pytest.mark.slow
 CLIENTS = 8
@@ -124,7 +126,7 @@ def join(clients: list[Client]) -> None:
         assert not client.is_alive(), "a client thread hung"
 
 
-@pytest.fixture(scope="module", params=list(_backends()))
+@pytest.fixture(scope="module", params=BACKENDS)
 def cluster(request, tmp_path_factory):
     """Two servers of two workers each on one database, shared by this module's tests.
 

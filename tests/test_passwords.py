@@ -9,7 +9,7 @@ import unicodedata
 
 import pytest
 from argon2 import PasswordHasher, Type, extract_parameters
-from conftest import PASSWORD
+from support.accounts import PASSWORD
 
 from api import create_app
 from api.database import create_schema, db

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
-from conftest import PASSWORD
+from support.accounts import PASSWORD
+from support.forged_tokens import forged_signature, unknown_key
+from support.seeding import add_notes, add_users
 
 from api.database import db
-from api.models import LoginSession, Note, User, utcnow
+from api.models import LoginSession, User, utcnow
 from api.services import accounts
 
 ME = "/me"
@@ -26,51 +28,6 @@ def _refusal(response) -> str | None:
     return response.get_json().get("detail") if response.status_code == 401 else None
 
 
-def add_users(app, count: int) -> None:
-    """Insert ``count`` more users in one statement (their password hash is never checked)."""
-    with app.app_context():
-        start = db.session.scalar(sa.select(sa.func.count()).select_from(User))
-        now = utcnow()
-        db.session.execute(
-            sa.insert(User),
-            [
-                {
-                    "username": f"filler{start + i}",
-                    "username_key": f"filler{start + i}",
-                    "password_hash": "not-a-hash",
-                    "is_admin": False,
-                    "is_active": True,
-                    "created_at": now,
-                }
-                for i in range(count)
-            ],
-        )
-        db.session.commit()
-
-
-def add_notes(app, owner_id: int, count: int) -> None:
-    with app.app_context():
-        now = utcnow()
-        db.session.execute(
-            sa.insert(Note),
-            [
-                {
-                    "owner_id": owner_id,
-                    "title": f"n{i}",
-                    "body": "",
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                for i in range(count)
-            ],
-        )
-        # Written behind the service's back, so the owner's counter is kept here.
-        db.session.execute(
-            sa.update(User).where(User.id == owner_id).values(note_count=User.note_count + count)
-        )
-        db.session.commit()
-
-
 def test_valid_token_costs_one_statement_for_user_and_session(clock, client, alice, queries):
     queries.clear()
     response = client.get(ME, headers=alice.headers)
@@ -81,13 +38,9 @@ def test_valid_token_costs_one_statement_for_user_and_session(clock, client, ali
 
 
 def _refused_tokens(alice) -> dict[str, dict[str, str]]:
-    kind, kid, signed = alice.access_token.split(".", 2)
-    # The signature's first character: its last one holds padding bits a change may not touch.
-    payload, signature = signed.rsplit(".", 1)
-    forged = f"{payload}.{'A' if signature[0] != 'A' else 'B'}{signature[1:]}"
     return {
-        "forged": _bearer(f"{kind}.{kid}.{forged}"),
-        "unknown key": _bearer(f"{kind}.00000000.{signed}"),
+        "forged": _bearer(forged_signature(alice.access_token)),
+        "unknown key": _bearer(unknown_key(alice.access_token)),
         "refresh token": _bearer(alice.refresh_token),
         "malformed": {"Authorization": "Bearer not a token"},
         "no header": {},
@@ -153,7 +106,8 @@ def test_page_of_notes_costs_at_most_three_statements_whatever_the_count(
 ):
     counts = []
     for notes in (10, 490):
-        add_notes(app, alice.user_id, notes)
+        with app.app_context():
+            add_notes(alice.user_id, notes)
         queries.clear()
         response = client.get("/notes?page=1&per_page=20", headers=alice.headers)
         assert response.status_code == 200
@@ -166,7 +120,8 @@ def test_page_of_notes_costs_at_most_three_statements_whatever_the_count(
 def test_query_count_does_not_grow_with_the_number_of_users(clock, app, client, alice, queries):
     counts = []
     for more in (1_000, 9_000):
-        add_users(app, more)
+        with app.app_context():
+            add_users(more)
         queries.clear()
         assert client.get(ME, headers=alice.headers).status_code == 200
         counts.append(len(queries))
@@ -176,7 +131,8 @@ def test_query_count_does_not_grow_with_the_number_of_users(clock, app, client, 
 def test_login_does_the_same_statements_however_many_users(clock, app, client, alice, queries):
     counts = []
     for more in (1_000, 9_000):
-        add_users(app, more)
+        with app.app_context():
+            add_users(more)
         clock.shift(1)  # a new last_login_at to write
         queries.clear()
         response = client.post("/login", json={"username": "alice", "password": PASSWORD})
@@ -303,8 +259,9 @@ def test_every_statement_of_the_busy_paths_uses_an_index(clock, app, client, ali
     """No statement of the token check, the notes page, login or refresh scans a table."""
     if backend != "sqlite":
         pytest.skip("reads SQLite's query plans")
-    add_users(app, 100)
-    add_notes(app, alice.user_id, 100)
+    with app.app_context():
+        add_users(100)
+        add_notes(alice.user_id, 100)
     seen: list[tuple[str, object]] = []
 
     def record(conn, cursor, statement, parameters, context, executemany):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import PASSWORD
+from support.accounts import PASSWORD
 
 from api import create_app
 from api.database import create_schema, db

@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import json
-import socket
 
 import pytest
-from conftest import PASSWORD
+from support.accounts import PASSWORD
+from support.loopback import closed_loopback_port
 
 from api import create_app
 from api.database import create_schema, db
 from api.services import accounts
-
-
-def closed_loopback_port() -> int:
-    """A loopback port nothing listens on: connecting to it is refused at once."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from conftest import PASSWORD
+from support.accounts import PASSWORD
 
 from api.database import db
 from api.models import LoginSession

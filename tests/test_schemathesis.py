@@ -15,10 +15,10 @@ import unicodedata
 import pytest
 import schemathesis
 from click.testing import CliRunner
-from conftest import PASSWORD
 from schemathesis.auths import unregister as unregister_auth
 from schemathesis.cli import schemathesis as st
 from schemathesis.hooks import GLOBAL_HOOK_DISPATCHER
+from support.accounts import PASSWORD
 
 from api.client_info import Client
 from api.errors import TooManyAttempts

@@ -14,14 +14,15 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import PASSWORD
+from support import ROOT
+from support.accounts import PASSWORD
+from support.servers import gunicorn_command
 
 from api import create_app
 from api.database import create_schema, db
 from api.keys import KEY_FILE, SigningKeyError
 from api.services import accounts
 
-ROOT = Path(__file__).resolve().parent.parent
 WEAK_KEY_MESSAGE = "SECRET_KEY is empty or well known; set a random one"
 
 
@@ -134,14 +135,7 @@ def test_manage_py_with_a_weak_key_says_so_in_one_line(tmp_path):
 
 def test_gunicorn_with_a_weak_key_does_not_start(tmp_path):
     listener = socket.create_server(("127.0.0.1", 0))
-    command = [
-        str(Path(sys.executable).parent / "gunicorn"),
-        "--bind",
-        f"fd://{listener.fileno()}",
-        "--workers",
-        "1",
-        f"api:create_app(instance_path={str(tmp_path / 'i')!r})",
-    ]
+    command = gunicorn_command(listener, tmp_path / "i")
     process = subprocess.Popen(
         command,
         cwd=ROOT,

@@ -1,6 +1,6 @@
 """GET/DELETE /sessions, POST /password and POST /logout: a user's view of their logins."""
 
-from conftest import PASSWORD
+from support.accounts import PASSWORD
 
 NEW_PASSWORD = "a whole new passphrase"
 

@@ -1,14 +1,12 @@
-"""Real gunicorn servers for the tests that need several processes.
+"""Real gunicorn servers, for the tests that need several processes and for the benchmark.
 
-Each server listens on a loopback socket that the test opens and hands over (``fd://``), so
+Each server listens on a loopback socket that its caller opens and hands over (``fd://``), so
 no port can be taken between choosing and binding it, and a restarted server answers on the
-same port. Servers are stopped by PID, workers included, and never outlive their test.
+same port. Servers are stopped by PID, workers included, and never outlive their caller.
 """
 
 from __future__ import annotations
 
-import http.client
-import json
 import os
 import secrets
 import signal
@@ -20,7 +18,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import sqlalchemy as sa
 
@@ -28,51 +25,39 @@ from api import create_app
 from api.database import db, upgrade_schema
 from api.services import accounts
 
-ROOT = Path(__file__).resolve().parent.parent
+from . import ROOT
+from .backends import backend_for
+from .hashing import CHEAP_HASHING, CHEAP_HASHING_ENV
+from .loopback import Unanswered, call
+
 GUNICORN = str(Path(sys.executable).parent / "gunicorn")
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 10.0
-CHEAP_HASHING_ENV = {"ARGON2_TIME_COST": "1", "ARGON2_MEMORY_COST": "8", "ARGON2_PARALLELISM": "1"}
 
 
-class Unanswered(Exception):
-    """The server did not answer: refused, reset, or timed out."""
+def gunicorn_command(
+    listener: socket.socket,
+    instance_path: Path,
+    workers: int = 1,
+    factory: str = "api:create_app",
+) -> list[str]:
+    """The command that serves ``factory(instance_path)`` on ``listener``, as production does.
 
-
-@dataclass
-class Reply:
-    status: int
-    body: Any
-    headers: dict[str, str]
-
-
-def call(
-    port: int,
-    method: str,
-    path: str,
-    body: Any = None,
-    token: str | None = None,
-    timeout: float = 10.0,
-) -> Reply:
-    """Send one request on a fresh connection; raise Unanswered if no answer came back."""
-    headers = {"Connection": "close"}
-    payload = None
-    if body is not None:
-        payload = json.dumps(body)
-        headers["Content-Type"] = "application/json"
-    if token is not None:
-        headers["Authorization"] = f"Bearer {token}"
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        connection.request(method, path, body=payload, headers=headers)
-        response = connection.getresponse()
-        data = response.read()
-    except (OSError, http.client.HTTPException) as exc:
-        raise Unanswered(f"{method} {path} on port {port}: {exc!r}") from None
-    finally:
-        connection.close()
-    parsed = json.loads(data) if data else None
-    return Reply(response.status, parsed, {k.lower(): v for k, v in response.getheaders()})
+    The production settings come from ``gunicorn.conf.py``; the command line sets only the
+    socket, the workers and a short graceful timeout, so that stopping takes seconds.
+    """
+    return [
+        GUNICORN,
+        "--config",
+        str(ROOT / "gunicorn.conf.py"),
+        "--bind",
+        f"fd://{listener.fileno()}",
+        "--workers",
+        str(workers),
+        "--graceful-timeout",
+        "5",
+        f"{factory}(instance_path={str(instance_path)!r})",
+    ]
 
 
 @dataclass
@@ -84,6 +69,8 @@ class Deployment:
     redis_url: str | None = None
     secret_key: str = field(default_factory=lambda: secrets.token_hex(32))
     settings: dict[str, str] = field(default_factory=dict)
+    # Tests check behaviour with the cheapest Argon2id; the benchmark measures the real one.
+    cheap_hashing: bool = True
 
     def environment(self) -> dict[str, str]:
         env = {
@@ -91,7 +78,8 @@ class Deployment:
             for name, value in os.environ.items()
             if not name.startswith(("TEST_", "DATABASE_URL", "REDIS_URL", "SECRET_KEY"))
         }
-        env.update(CHEAP_HASHING_ENV)
+        if self.cheap_hashing:
+            env.update(CHEAP_HASHING_ENV)
         env.update(self.settings)
         env["SECRET_KEY"] = self.secret_key
         env["DATABASE_URL"] = self.database_url
@@ -103,13 +91,9 @@ class Deployment:
 
     def app(self):
         """An app in this process on the same database, to prepare and inspect it."""
-        config = {
-            "SECRET_KEY": self.secret_key,
-            "DATABASE_URL": self.database_url,
-            "ARGON2_TIME_COST": 1,
-            "ARGON2_MEMORY_COST": 8,
-            "ARGON2_PARALLELISM": 1,
-        }
+        config = {"SECRET_KEY": self.secret_key, "DATABASE_URL": self.database_url}
+        if self.cheap_hashing:
+            config.update(CHEAP_HASHING)
         return create_app(config, instance_path=str(self.instance_path / "inspect"))
 
     def prepare(self, *usernames: str, password: str) -> None:
@@ -133,12 +117,23 @@ class Deployment:
 
 
 class Server:
-    """One gunicorn master and its workers, serving the app on a loopback socket."""
+    """One gunicorn master and its workers, serving the app on a loopback socket.
 
-    def __init__(self, deployment: Deployment, name: str, workers: int = 1) -> None:
+    ``factory`` names the app factory gunicorn calls with the instance path: Tessera's own,
+    unless the caller serves a variant of it (the benchmark adds a bare route).
+    """
+
+    def __init__(
+        self,
+        deployment: Deployment,
+        name: str,
+        workers: int = 1,
+        factory: str = "api:create_app",
+    ) -> None:
         self.deployment = deployment
         self.name = name
         self.workers = workers
+        self.factory = factory
         self.listener = socket.create_server(("127.0.0.1", 0), backlog=128)
         self.port = self.listener.getsockname()[1]
         self.log_path = deployment.instance_path / f"{name}.log"
@@ -151,26 +146,14 @@ class Server:
 
     def launch(self) -> None:
         """Start the server's processes without waiting for them."""
-        fd = self.listener.fileno()
-        instance = str(self.deployment.instance_path / "instance")
-        command = [
-            GUNICORN,
-            "--config",
-            str(ROOT / "gunicorn.conf.py"),
-            "--bind",
-            f"fd://{fd}",
-            "--workers",
-            str(self.workers),
-            "--graceful-timeout",
-            "5",
-            f"api:create_app(instance_path={instance!r})",
-        ]
+        instance = self.deployment.instance_path / "instance"
+        command = gunicorn_command(self.listener, instance, self.workers, self.factory)
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 command,
                 cwd=ROOT,
                 env=self.deployment.environment(),
-                pass_fds=(fd,),
+                pass_fds=(self.listener.fileno(),),
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
@@ -242,9 +225,11 @@ class Server:
 
 
 @contextmanager
-def servers(deployment: Deployment, count: int, workers: int = 1) -> Iterator[list[Server]]:
+def servers(
+    deployment: Deployment, count: int, workers: int = 1, factory: str = "api:create_app"
+) -> Iterator[list[Server]]:
     """Start ``count`` servers on one deployment; stop them all afterwards, whatever happens."""
-    started = [Server(deployment, f"server{i}", workers) for i in range(count)]
+    started = [Server(deployment, f"server{i}", workers, factory) for i in range(count)]
     try:
         for server in started:
             server.launch()
@@ -261,31 +246,11 @@ def servers(deployment: Deployment, count: int, workers: int = 1) -> Iterator[li
 @contextmanager
 def deployment_for(backend: str, tmp_path: Path) -> Iterator[Deployment]:
     """A database (and Redis prefix) of the test's own, dropped afterwards."""
-    database_url = os.environ.get("TEST_DATABASE_URL")
-    redis_url = os.environ.get("TEST_REDIS_URL")
-    if backend == "sqlite":
-        yield Deployment(f"sqlite:///{tmp_path / 'shared.db'}", tmp_path)
-        return
-    schema = f"test_{secrets.token_hex(6)}"
-    admin = sa.create_engine(database_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    prefix = f"tessera-test-{secrets.token_hex(6)}"
-    instance = tmp_path / "instance"
-    instance.mkdir(parents=True, exist_ok=True)
-    (instance / "config.py").write_text(f"RATE_LIMIT_KEY_PREFIX = {prefix!r}\n")
-    separator = "&" if "?" in database_url else "?"
-    try:
-        yield Deployment(
-            f"{database_url}{separator}options=-csearch_path%3D{schema}", tmp_path, redis_url
-        )
-    finally:
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-        import redis
-
-        client = redis.Redis.from_url(redis_url)
-        for key in client.scan_iter(f"*{prefix}*"):
-            client.delete(key)
-        client.close()
+    with backend_for(backend, tmp_path / "shared.db") as place:
+        if place.key_prefix is not None:
+            # The app reads no key prefix from the environment: the servers get it from the
+            # instance file.
+            instance = tmp_path / "instance"
+            instance.mkdir(parents=True, exist_ok=True)
+            (instance / "config.py").write_text(f"RATE_LIMIT_KEY_PREFIX = {place.key_prefix!r}\n")
+        yield Deployment(place.database_url, tmp_path, place.redis_url)

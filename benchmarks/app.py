@@ -1,0 +1,50 @@
+"""The app the benchmark measures: Tessera as production runs it, plus a bare JSON route.
+
+This module imports nothing but the app, so that gunicorn can load it on its own:
+``benchmarks.app:http_app(instance_path=...)``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from api import create_app
+
+BARE_PATH = "/bench/bare"
+# Generous enough that the benchmark's own failed logins are never throttled.
+NO_THROTTLE = "1000000 per minute"
+
+
+def app_config(database_url: str, secret_key: str) -> dict[str, Any]:
+    """Production settings (OWASP Argon2id), with failed-login throttling out of the way."""
+    return {
+        "SECRET_KEY": secret_key,
+        "DATABASE_URL": database_url,
+        "LOGIN_RATE_LIMIT": NO_THROTTLE,
+    }
+
+
+def add_bare_route(app: Flask) -> None:
+    """Register the ceiling: a JSON route with no auth, no schema and no database."""
+
+    def bare():
+        return {"status": "ok"}
+
+    app.add_url_rule(BARE_PATH, "bench_bare", bare)
+
+
+def build_app(database_url: str, secret_key: str, instance: Path) -> Flask:
+    """Create the app as production would, plus the bare route."""
+    app = create_app(app_config(database_url, secret_key), instance_path=str(instance))
+    add_bare_route(app)
+    return app
+
+
+def http_app(instance_path: str) -> Flask:
+    """The gunicorn entry point: the app from the environment, plus the bare route."""
+    app = create_app(instance_path=instance_path)
+    add_bare_route(app)
+    return app

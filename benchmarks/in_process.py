@@ -1,0 +1,184 @@
+"""The in-process cases: WSGI calls with prepared environs, interleaved round after round."""
+
+from __future__ import annotations
+
+import gc
+import io
+import json
+import random
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import event
+from support.accounts import PASSWORD
+
+from api import passwords
+from api.database import db
+
+from .app import BARE_PATH
+from .seeding import Fixture
+
+
+@dataclass
+class Case:
+    """One kind of request, and how to prepare and check it."""
+
+    name: str
+    app: Flask | None
+    prepare: Callable[[], dict[str, Any] | Callable[[], Any]]
+    expect: int | None = None
+    after: Callable[[bytes], None] | None = None
+    batch: int = 10
+    every: int = 1
+
+    def run_once(self) -> float:
+        """Make one request (or call); return its duration in seconds."""
+        target = self.prepare()
+        if callable(target):
+            start = time.perf_counter()
+            target()
+            return time.perf_counter() - start
+        chunks: list[bytes] = []
+        status: list[str] = []
+
+        def start_response(code, headers, exc_info=None):
+            status.append(code)
+
+        start = time.perf_counter()
+        result = self.app.wsgi_app(target, start_response)
+        try:
+            chunks.extend(result)
+        finally:
+            if hasattr(result, "close"):
+                result.close()
+        elapsed = time.perf_counter() - start
+        if self.expect is not None and not status[0].startswith(str(self.expect)):
+            raise RuntimeError(f"{self.name}: got {status[0]}, expected {self.expect}")
+        if self.after is not None:
+            self.after(b"".join(chunks))
+        return elapsed
+
+
+def environ(path: str, token: str | None = None, body: Any = None) -> Callable[[], dict]:
+    """Return a maker of ready WSGI environs for one request (a fresh input stream each)."""
+    from werkzeug.test import EnvironBuilder
+
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    method = "POST" if body is not None else "GET"
+    builder = EnvironBuilder(path=path, method=method, headers=headers, json=body)
+    base = builder.get_environ()
+    data = json.dumps(body).encode() if body is not None else b""
+    base["REMOTE_ADDR"] = "127.0.0.1"
+
+    def make() -> dict:
+        env = dict(base)
+        env["wsgi.input"] = io.BytesIO(data)
+        return env
+
+    return make
+
+
+def login_case(name: str, app: Flask, username: str, password: str, expect: int) -> Case:
+    return Case(
+        name,
+        app,
+        environ("/login", body={"username": username, "password": password}),
+        expect,
+        batch=1,
+        every=3,
+    )
+
+
+def refresh_case(fixture: Fixture) -> Case:
+    state = {"token": fixture.tokens["refresh"]}
+
+    def prepare():
+        return environ("/refresh", body={"refresh_token": state["token"]})()
+
+    def after(body: bytes) -> None:
+        state["token"] = json.loads(body)["refresh_token"]
+
+    return Case("refresh", fixture.app, prepare, 200, after)
+
+
+def verify_case(app: Flask) -> Case:
+    with app.app_context():
+        hashing = passwords.hashing()
+    password_hash = hashing.hash(PASSWORD)
+    return Case(
+        "password_verify",
+        None,
+        lambda: lambda: hashing.verify(password_hash, PASSWORD),
+        batch=1,
+        every=3,
+    )
+
+
+def in_process_cases(main: Fixture, large: Fixture) -> list[Case]:
+    """Every case the issue lists; ``large`` differs from ``main`` only in its user count."""
+    app, t = main.app, main.tokens
+    notes = "/notes?page=1&per_page=20"
+    return [
+        Case("bare", app, environ(BARE_PATH), 200),
+        Case("health", app, environ("/health"), 200),
+        Case("me_valid", app, environ("/me", t["valid"]), 200),
+        Case("me_forged", app, environ("/me", t["forged"]), 401),
+        Case("me_expired", app, environ("/me", t["expired"]), 401),
+        Case("me_unknown_key", app, environ("/me", t["unknown_key"]), 401),
+        Case("me_no_header", app, environ("/me"), 401),
+        Case("me_revoked", app, environ("/me", t["revoked"]), 401),
+        Case("notes_10000", app, environ(notes, t["valid"]), 200),
+        Case("notes_10", app, environ(notes, t["few_notes"]), 200),
+        Case("me_valid_1m_users", large.app, environ("/me", large.tokens["valid"]), 200),
+        login_case("login", app, "reader", PASSWORD, 200),
+        login_case("login_unknown_user", app, "nobody", PASSWORD, 401),
+        login_case("login_wrong_password", app, "reader", PASSWORD + "!", 401),
+        login_case("login_deactivated", app, "inactive", PASSWORD, 401),
+        refresh_case(main),
+        verify_case(app),
+    ]
+
+
+class QueryCounter:
+    """Count the statements the apps' engines send."""
+
+    def __init__(self, apps: list[Flask]) -> None:
+        self.count = 0
+        for app in apps:
+            with app.app_context():
+                event.listen(db.engine, "before_cursor_execute", self._record)
+
+    def _record(self, *args) -> None:
+        self.count += 1
+
+    def during(self, case: Case) -> int:
+        self.count = 0
+        case.run_once()
+        return self.count
+
+
+def measure(cases: list[Case], rounds: int, scale: float, seed_value: int) -> dict[str, list]:
+    """Run the cases interleaved, in a new shuffled order each round.
+
+    In a round each case makes a small batch of requests and keeps their median, so a burst
+    of load from elsewhere on the machine spoils one round of a few cases, not a whole case.
+    Slow cases (a password hash each) take part in every ``every``-th round only.
+    """
+    samples: dict[str, list[float]] = {case.name: [] for case in cases}
+    shuffle = random.Random(seed_value).shuffle
+    for number in range(rounds):
+        order = [case for case in cases if number % case.every == 0]
+        shuffle(order)
+        gc.collect()
+        gc.disable()
+        try:
+            for case in order:
+                count = max(1, round(case.batch * scale))
+                samples[case.name].append(statistics.median(case.run_once() for _ in range(count)))
+        finally:
+            gc.enable()
+    return samples

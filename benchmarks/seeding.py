@@ -1,0 +1,69 @@
+"""The benchmark's data: users, notes and sessions, and the tokens the cases send."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import time_machine
+from flask import Flask
+from support.accounts import PASSWORD
+from support.forged_tokens import forged_signature, unknown_key
+from support.seeding import add_notes, add_users
+
+from api import passwords, tokens
+from api.client_info import Client
+from api.database import create_schema
+from api.services import accounts, sessions
+
+
+@dataclass
+class Fixture:
+    """The seeded app and the tokens and names the cases use."""
+
+    app: Flask
+    tokens: dict[str, str] = field(default_factory=dict)
+
+
+def log_in(app: Flask, username: str) -> sessions.TokenPair:
+    with app.test_request_context():
+        return sessions.authenticate(username, PASSWORD, Client("127.0.0.1", "bench"))
+
+
+def seed(app: Flask, filler_users: int, full: bool) -> Fixture:
+    """Create the schema and the data; return the tokens the cases send."""
+    with app.app_context():
+        create_schema()
+        for name in ("reader", "few-notes", "revoked", "inactive"):
+            accounts.create_user(name, PASSWORD)
+        filler_hash = passwords.hashing().hash(secrets.token_hex(8))
+        add_users(filler_users, filler_hash, with_sessions=True)
+    fixture = Fixture(app)
+    fixture.tokens["valid"] = log_in(app, "reader").access_token
+    if not full:
+        return fixture
+    with app.app_context():
+        add_notes(accounts.get_user("reader").id, 10_000)
+        add_notes(accounts.get_user("few-notes").id, 10)
+        accounts.update_user(accounts.get_user("inactive"), {"is_active": False})
+    fixture.tokens["few_notes"] = log_in(app, "few-notes").access_token
+    revoked = log_in(app, "revoked")
+    with app.app_context():
+        sessions.logout(revoked.user_id, revoked.session_id)
+    fixture.tokens["revoked"] = revoked.access_token
+    fixture.tokens["refresh"] = log_in(app, "reader").refresh_token
+    fixture.tokens.update(refused_tokens(app, fixture.tokens["valid"]))
+    return fixture
+
+
+def refused_tokens(app: Flask, valid: str) -> dict[str, str]:
+    """A forged, an expired and an unknown-key variant of a valid access token."""
+    with app.app_context(), time_machine.travel(datetime.now(UTC) - timedelta(hours=1)):
+        claims = tokens.Claims(1, "expired-session")
+        expired = tokens.codec().issue(tokens.ACCESS, claims)
+    return {
+        "forged": forged_signature(valid),
+        "expired": expired,
+        "unknown_key": unknown_key(valid),
+    }
