@@ -10,6 +10,9 @@ from the environment or ``instance/config.py``, as for every other way of runnin
 from __future__ import annotations
 
 import os
+import re
+
+from gunicorn import glogging
 
 
 def _cpu_count() -> int:
@@ -20,21 +23,31 @@ def _cpu_count() -> int:
         return os.cpu_count() or 1
 
 
-def _trusted_proxies() -> int:
-    """``TRUSTED_PROXIES`` as the app will see it: defaults, instance file, environment."""
+def _app_config() -> dict:
+    """The app's configuration as it will see it: defaults, instance file, environment."""
     from flask import Flask
 
     from api.config import load_config
 
     app = Flask("api", instance_relative_config=True)
     load_config(app, None)
-    return int(app.config["TRUSTED_PROXIES"])
+    return app.config
 
 
-# Sync workers answer one request at a time: twice the CPUs plus one keeps the CPUs busy
-# while some workers wait on the database. WEB_CONCURRENCY overrides, as on most PaaS.
-workers = int(os.environ.get("WEB_CONCURRENCY") or 2 * _cpu_count() + 1)
-worker_class = "sync"
+_config = _app_config()
+_shared_counters = bool(_config["REDIS_URL"])
+
+# Threaded workers: a slow client (one header line every few seconds) holds one thread, not a
+# whole worker, and idle keep-alive connections hold none, so /health keeps answering.
+worker_class = "gthread"
+threads = int(os.environ.get("GUNICORN_THREADS") or 8)
+# Failed-login counters live in Redis when REDIS_URL is set, shared by every process: then
+# twice the CPUs plus one processes keep the CPUs busy. Without Redis each process counts on
+# its own, so the default is one process, whose counters are exact. WEB_CONCURRENCY (as on
+# most PaaS) or -w overrides, and ``when_ready`` says loudly what that costs.
+workers = int(
+    os.environ.get("WEB_CONCURRENCY") or (2 * _cpu_count() + 1 if _shared_counters else 1)
+)
 # Each worker builds its own app and database pool after the fork; nothing is shared.
 preload_app = False
 
@@ -54,7 +67,7 @@ limit_request_field_size = 8190
 # Trust X-Forwarded-* exactly when the app does: with TRUSTED_PROXIES = 0 no peer may set
 # the scheme or forwarding headers; behind proxies, the peers FORWARDED_ALLOW_IPS names,
 # or any peer (the hosts are then reachable only through the load balancer).
-behind_proxies = _trusted_proxies() > 0
+behind_proxies = int(_config["TRUSTED_PROXIES"]) > 0
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "*") if behind_proxies else ""
 
 # The access log goes to stdout, the error log and the audit log to stderr. The access line
@@ -66,6 +79,42 @@ loglevel = "info"
 access_log_format = (
     '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms "%(a)s" xff="%({x-forwarded-for}i)s"'
 )
+
+_UNPRINTABLE = re.compile(r'[\x00-\x1f\x7f-\x9f"\\]')
+
+
+def escape_log_value(value: str) -> str:
+    """Escape what could forge or split a log line: controls (CR, LF, NEL...), quote, backslash."""
+    return _UNPRINTABLE.sub(lambda match: f"\\x{ord(match.group()):02x}", value)
+
+
+class EscapingLogger(glogging.Logger):
+    """gunicorn's logger, with every access-log field escaped: ``%0d%0a`` in a path (decoded
+    by the server) or in a User-Agent cannot start a forged line."""
+
+    def atoms(self, resp, req, environ, request_time):
+        atoms = super().atoms(resp, req, environ, request_time)
+        return {
+            key: escape_log_value(value) if isinstance(value, str) else value
+            for key, value in atoms.items()
+        }
+
+
+logger_class = EscapingLogger
+
+
+def when_ready(server) -> None:
+    """Say at start-up, loudly, when the failed-login limit is not what it is configured to be."""
+    if server.cfg.workers > 1 and not _shared_counters:
+        server.log.warning(
+            "failed-login limits are counted by each of the %d worker processes on its own: "
+            "an attacker gets up to %d times LOGIN_RATE_LIMIT (%s). Set REDIS_URL to share "
+            "the counters, or run one worker (the default without REDIS_URL).",
+            server.cfg.workers,
+            server.cfg.workers,
+            _config["LOGIN_RATE_LIMIT"],
+        )
+
 
 # gunicorn's runtime control socket ($HOME/.gunicorn/gunicorn.ctl) is one more thing to
 # secure and would be shared by every server on the host; Tessera needs none.

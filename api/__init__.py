@@ -13,7 +13,6 @@ from . import (
     auth,
     client_info,
     commands,
-    converters,
     database,
     docs,
     headers,
@@ -23,6 +22,7 @@ from . import (
     openapi,
     passwords,
     resources,
+    routing,
     security,
     tokens,
 )
@@ -49,7 +49,7 @@ def register_extensions(app: Flask) -> None:
     client_info.init_app(app)
     audit.init_app(app)
     headers.init_app(app)
-    converters.init_app(app)
+    routing.init_app(app)
     json_body.init_app(app)
     database.init_app(app)
     passwords.init_app(app)

@@ -14,7 +14,9 @@ from flask import Flask, Response, json
 from marshmallow import Schema, fields
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.orm.exc import ObjectDeletedError, StaleDataError
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import RequestRedirect
 
 log = logging.getLogger("tessera")
 
@@ -153,6 +155,11 @@ def _flatten(messages: dict[str, Any]) -> dict[str, Any]:
     return errors
 
 
+def handle_redirect(error: RequestRedirect) -> Response:
+    """No redirect: its ``Location`` would be built from the client's ``Host`` header."""
+    return problem(404, "No such resource.")
+
+
 def handle_database_unavailable(error: Exception) -> Response:
     """The database is down, restarting, out of connections or (SQLite) locked for too long.
 
@@ -162,6 +169,12 @@ def handle_database_unavailable(error: Exception) -> Response:
     cause = getattr(error, "orig", None) or error
     log.warning("database unavailable: %s: %s", type(cause).__name__, str(cause)[:200])
     return problem(503, "The database is unavailable; retry shortly.", headers={"Retry-After": "1"})
+
+
+def handle_row_deleted_meanwhile(error: Exception) -> Response:
+    """A row this request read was deleted by another before this one wrote it back."""
+    log.info("row deleted under a running request: %s", type(error).__name__)
+    return problem(404, "No such resource: it was deleted meanwhile.")
 
 
 def handle_crash(error: Exception) -> Response:
@@ -174,7 +187,10 @@ def handle_crash(error: Exception) -> Response:
 def register_error_handlers(app: Flask) -> None:
     """Turn every error the app can meet into problem+json."""
     app.register_error_handler(ServiceError, handle_service_error)
+    app.register_error_handler(RequestRedirect, handle_redirect)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(OperationalError, handle_database_unavailable)
     app.register_error_handler(PoolTimeout, handle_database_unavailable)
+    app.register_error_handler(StaleDataError, handle_row_deleted_meanwhile)
+    app.register_error_handler(ObjectDeletedError, handle_row_deleted_meanwhile)
     app.register_error_handler(Exception, handle_crash)

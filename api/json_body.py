@@ -26,6 +26,7 @@ from flask import Flask, Request
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import (
     BadRequest,
+    ClientDisconnected,
     HTTPException,
     RequestEntityTooLarge,
     UnsupportedMediaType,
@@ -50,6 +51,8 @@ def read_body(request: Request) -> bytes:
     """Return the whole body, or refuse one that cannot be read in full."""
     try:
         body = request.get_data(cache=True)
+    except ClientDisconnected:
+        raise InvalidBody("The request body is shorter than its Content-Length.") from None
     except HTTPException:
         raise
     except Exception:  # the server's own error for a broken chunk or a cut connection
@@ -80,8 +83,14 @@ def _refuse_overlong_stream(request: Request, body: bytes) -> None:
 
 
 def decode_utf8(body: bytes) -> str:
-    """Return the body as text, refusing anything that is not strict UTF-8."""
+    """Return the body as text, refusing anything that is not strict UTF-8.
+
+    A NUL byte is valid UTF-8 but never valid JSON; it is how UTF-16 and UTF-32 show, since
+    every JSON text starts with ASCII characters.
+    """
     try:
+        if b"\x00" in body:
+            raise UnicodeDecodeError("utf-8", body, 0, 1, "NUL byte")
         return body.decode("utf-8")
     except UnicodeDecodeError:
         raise InvalidBody("The request body is not UTF-8.") from None

@@ -12,7 +12,7 @@ from support import ROOT
 
 def gunicorn_config(monkeypatch, **environment: str) -> Config:
     """Load gunicorn.conf.py under ``environment`` into gunicorn's own, validated settings."""
-    for name in ("TRUSTED_PROXIES", "WEB_CONCURRENCY", "FORWARDED_ALLOW_IPS"):
+    for name in ("TRUSTED_PROXIES", "WEB_CONCURRENCY", "FORWARDED_ALLOW_IPS", "REDIS_URL"):
         monkeypatch.delenv(name, raising=False)
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
@@ -23,10 +23,53 @@ def gunicorn_config(monkeypatch, **environment: str) -> Config:
     return config
 
 
-def test_workers_default_to_twice_the_cpus_plus_one_and_follow_web_concurrency(monkeypatch):
-    cpus = len(os.sched_getaffinity(0))
-    assert gunicorn_config(monkeypatch).workers == 2 * cpus + 1
+def test_without_redis_one_worker_process_keeps_the_login_counters_exact(monkeypatch):
+    config = gunicorn_config(monkeypatch)
+    assert config.workers == 1
+    assert config.worker_class_str == "gthread" and config.threads == 8
     assert gunicorn_config(monkeypatch, WEB_CONCURRENCY="3").workers == 3
+
+
+def test_with_redis_workers_default_to_twice_the_cpus_plus_one(monkeypatch):
+    cpus = len(os.sched_getaffinity(0))
+    config = gunicorn_config(monkeypatch, REDIS_URL="redis://127.0.0.1:6379/0")
+    assert config.workers == 2 * cpus + 1
+    assert gunicorn_config(monkeypatch, WEB_CONCURRENCY="3").workers == 3
+
+
+def test_several_workers_without_redis_are_announced_loudly_at_start(monkeypatch):
+    settings = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    warnings = []
+
+    class Server:
+        class cfg:
+            workers = 3
+
+        class log:
+            @staticmethod
+            def warning(message, *args):
+                warnings.append(message % args)
+
+    settings["when_ready"](Server)
+    assert len(warnings) == 1
+    assert "3 worker processes" in warnings[0] and "REDIS_URL" in warnings[0]
+    Server.cfg.workers = 1
+    settings["when_ready"](Server)
+    assert len(warnings) == 1
+
+
+@pytest.mark.parametrize(
+    ("raw", "logged"),
+    [
+        ("/notes/1\r\n127.0.0.1 - forged", "/notes/1\\x0d\\x0a127.0.0.1 - forged"),
+        ('agent" injected="1', "agent\\x22 injected=\\x221"),
+        ("\x85next-line\x00", "\\x85next-line\\x00"),
+        ("plain/path", "plain/path"),
+    ],
+)
+def test_access_log_values_cannot_start_a_new_line_or_close_a_quote(raw, logged):
+    escape = runpy.run_path(str(ROOT / "gunicorn.conf.py"))["escape_log_value"]
+    assert escape(raw) == logged
 
 
 @pytest.mark.parametrize(

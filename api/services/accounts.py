@@ -6,8 +6,9 @@ import re
 import unicodedata
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import ObjectDeletedError
 
 from .. import passwords
 from ..audit import audit
@@ -48,11 +49,11 @@ def get_user(username: str) -> User:
     return user
 
 
-def check_new_password(password: str, username: str) -> None:
-    """Raise Invalid if ``password`` breaks the password rules."""
+def check_new_password(password: str, username: str, field: str = "password") -> None:
+    """Raise Invalid if ``password`` breaks the password rules; ``field`` names it as sent."""
     problems = passwords.password_problems(password, username)
     if problems:
-        raise Invalid(f"password refused: {problems[0]}", {"password": problems})
+        raise Invalid(f"password refused: {problems[0]}", {field: problems})
 
 
 def create_user(username: str, password: str, is_admin: bool = False) -> User:
@@ -102,16 +103,41 @@ def user_by_id(user_id: int) -> User:
     return user
 
 
-def _other_active_admins(user: User) -> int:
-    return db.session.scalar(
+def _lock_active_admins() -> None:
+    """Make this transaction the only one changing who the active admins are, until it ends.
+
+    PostgreSQL locks every active admin's row (``SELECT ... FOR UPDATE``): a second request
+    waits, then sees the first one's change. SQLite has no row locks; a write statement first
+    takes the database's one write lock for the whole transaction (the driver begins the
+    transaction before it), so the count that follows reads the latest state.
+    """
+    if db.session.get_bind().dialect.name == "sqlite":
+        db.session.execute(update(User).where(User.id == 0).values(is_admin=User.is_admin))
+    else:
+        db.session.execute(
+            select(User.id)
+            .where(User.is_admin.is_(True), User.is_active.is_(True))
+            .with_for_update()
+        )
+
+
+def _refuse_losing_last_admin(user: User, change: str) -> None:
+    """Raise Conflict if ``change`` would leave no active admin; hold the lock until commit."""
+    _lock_active_admins()
+    try:
+        db.session.refresh(user)  # read again under the lock: another request may have won
+    except ObjectDeletedError:
+        db.session.rollback()
+        raise NotFound("no such user") from None
+    if not (user.is_admin and user.is_active):
+        return
+    others = db.session.scalar(
         select(func.count())
         .select_from(User)
         .where(User.is_admin.is_(True), User.is_active.is_(True), User.id != user.id)
     )
-
-
-def _refuse_losing_last_admin(user: User, change: str) -> None:
-    if user.is_admin and user.is_active and _other_active_admins(user) == 0:
+    if others == 0:
+        db.session.rollback()
         raise Conflict(f"cannot {change} {user.username!r}: they are the last active admin")
 
 

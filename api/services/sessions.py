@@ -8,6 +8,8 @@ from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 
 from .. import attempts, passwords, tokens
 from ..audit import audit, clip
@@ -76,9 +78,18 @@ def authenticate(username: str, password: str, client: Client) -> TokenPair:
     # Made before the commit, which expires every loaded object: reading them afterwards
     # would cost two more SELECTs for values already at hand.
     pair = _token_pair(login_session)
-    db.session.commit()
+    _commit_unless_user_deleted(WRONG_CREDENTIALS)
     audit("login", user_id=pair.user_id, session_id=pair.session_id)
     return pair
+
+
+def _commit_unless_user_deleted(refusal: str) -> None:
+    """Commit; if another request deleted the user meanwhile, refuse as for no such user."""
+    try:
+        db.session.commit()
+    except (StaleDataError, IntegrityError):
+        db.session.rollback()
+        raise InvalidCredentials(refusal) from None
 
 
 def _token_pair(login_session: LoginSession) -> TokenPair:
@@ -198,10 +209,10 @@ def change_password(user_id: int, session_id: str, current: str, new: str, clien
         attempts.record_failure(client.address, user.username_key)
         audit("password_changed", "failure", user_id=user_id, session_id=session_id)
         raise Forbidden("current password is wrong")
-    check_new_password(new, user.username)
+    check_new_password(new, user.username, field="new_password")
     user.password_hash = passwords.hashing().hash(new)
     ended = revoke_sessions(user_id, keep_session_id=session_id)
-    db.session.commit()
+    _commit_unless_user_deleted("user deleted")
     audit("password_changed", user_id=user_id, session_id=session_id, sessions_ended=ended)
 
 

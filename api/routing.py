@@ -1,4 +1,9 @@
-"""URL converters: the ``id`` in ``/notes/<id:note_id>``."""
+"""How paths reach views: the ``id`` converter, and no redirect of any kind.
+
+Werkzeug answers ``/notes//1`` and ``/notes/`` with a redirect to the canonical path, built
+from the request's ``Host`` header: an attacker's host, echoed before authentication. Tessera
+never redirects: such a path is 404 (``errors.py`` turns any routing redirect into one).
+"""
 
 from __future__ import annotations
 
@@ -31,5 +36,7 @@ class IdConverter(IntegerConverter):
 
 
 def init_app(app: Flask) -> None:
-    """Register the converters."""
+    """Register the converters; match paths exactly as sent."""
     app.url_map.converters["id"] = IdConverter
+    app.url_map.merge_slashes = False
+    app.url_map.redirect_defaults = False
