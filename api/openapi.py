@@ -19,6 +19,7 @@ from flask import Flask
 from flask_login import login_required
 from werkzeug.routing import Rule
 
+from . import __version__
 from .extensions import api
 from .schemas import NewPassword, PartialUpdateSchema, ProblemSchema
 
@@ -202,7 +203,7 @@ def document_page(app: Flask, endpoint: str, summary: str, content_type: str) ->
 def init_app(app: Flask) -> None:
     """Bind the smorest Api: the document is served at ``/openapi.json`` and completed here."""
     app.config.setdefault("API_TITLE", "Tessera")
-    app.config.setdefault("API_VERSION", "1.0")
+    app.config.setdefault("API_VERSION", __version__)
     app.config.setdefault("OPENAPI_VERSION", "3.0.3")
     app.config.setdefault("OPENAPI_URL_PREFIX", "/")
     app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
