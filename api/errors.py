@@ -130,9 +130,7 @@ def handle_database_unavailable(error: Exception) -> Response:
     """
     cause = getattr(error, "orig", None) or error
     log.warning("database unavailable: %s: %s", type(cause).__name__, str(cause)[:200])
-    return problem(
-        503, "The database is unavailable; retry shortly.", headers={"Retry-After": "1"}
-    )
+    return problem(503, "The database is unavailable; retry shortly.", headers={"Retry-After": "1"})
 
 
 def handle_crash(error: Exception) -> Response:

@@ -192,9 +192,7 @@ def document_page(app: Flask, endpoint: str, summary: str, content_type: str) ->
     operation = {
         "tags": ["docs"],
         "summary": summary,
-        "responses": {
-            "200": {"description": "OK", "content": {content_type: {"schema": schema}}}
-        },
+        "responses": {"200": {"description": "OK", "content": {content_type: {"schema": schema}}}},
     }
     rule = next(app.url_map.iter_rules(endpoint))
     api.spec.path(rule=rule, operations={"get": operation})

@@ -58,9 +58,7 @@ def run_migrations_online() -> None:
             # A batch migration on SQLite copies a table and drops the old one; with foreign
             # keys on, that drop would cascade into every row that points at the table.
             _set_sqlite_foreign_keys(connection, "OFF")
-        context.configure(
-            connection=connection, target_metadata=migrate.db.metadata, **options
-        )
+        context.configure(connection=connection, target_metadata=migrate.db.metadata, **options)
         try:
             with context.begin_transaction():
                 if connection.dialect.name == "postgresql":

@@ -43,9 +43,7 @@ def assert_unavailable(response) -> None:
     assert "SELECT" not in text and "INSERT" not in text and "sqlite" not in text.lower()
 
 
-def test_a_valid_token_gets_503_not_access_when_the_database_is_unreachable(
-    alice, unreachable_app
-):
+def test_a_valid_token_gets_503_not_access_when_the_database_is_unreachable(alice, unreachable_app):
     client = unreachable_app.test_client()
     assert_unavailable(client.get("/me", headers=alice.headers))
     assert_unavailable(client.post("/notes", json={"title": "lost?"}, headers=alice.headers))

@@ -73,9 +73,12 @@ def test_init_db_upgrades_to_the_newest_revision_and_is_safe_to_run_again(bare_a
     again = init_db()
     assert again.exit_code == 0
     assert again.output.strip() == f"database ready: schema already at revision {head}"
-    assert bare_app.test_client().post(
-        "/login", json={"username": "alice", "password": PASSWORD}
-    ).status_code == 200
+    assert (
+        bare_app.test_client()
+        .post("/login", json={"username": "alice", "password": PASSWORD})
+        .status_code
+        == 200
+    )
 
 
 def test_init_db_adopts_a_database_an_older_create_all_made(bare_app, init_db):

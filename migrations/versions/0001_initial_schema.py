@@ -53,9 +53,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("login_sessions_pkey")),
     )
-    op.create_index(
-        "ix_login_sessions_user_created", "login_sessions", ["user_id", "created_at"]
-    )
+    op.create_index("ix_login_sessions_user_created", "login_sessions", ["user_id", "created_at"])
     op.create_table(
         "notes",
         sa.Column("id", sa.Integer(), nullable=False),

@@ -20,8 +20,7 @@ def upgrade() -> None:
         sa.Column("note_count", sa.Integer(), server_default=sa.text("0"), nullable=False),
     )
     op.execute(
-        "UPDATE users SET note_count = "
-        "(SELECT count(*) FROM notes WHERE notes.owner_id = users.id)"
+        "UPDATE users SET note_count = (SELECT count(*) FROM notes WHERE notes.owner_id = users.id)"
     )
 
 
