@@ -9,7 +9,10 @@ from the environment or ``instance/config.py``, as for every other way of runnin
 
 from __future__ import annotations
 
+import glob
 import os
+import shutil
+import tempfile
 
 
 def _cpu_count() -> int:
@@ -20,15 +23,18 @@ def _cpu_count() -> int:
         return os.cpu_count() or 1
 
 
-def _trusted_proxies() -> int:
-    """``TRUSTED_PROXIES`` as the app will see it: defaults, instance file, environment."""
+def _app_config() -> dict:
+    """The app's configuration as it will see it: defaults, instance file, environment."""
     from flask import Flask
 
     from api.config import load_config
 
     app = Flask("api", instance_relative_config=True)
     load_config(app, None)
-    return int(app.config["TRUSTED_PROXIES"])
+    return app.config
+
+
+_config = _app_config()
 
 
 # Sync workers answer one request at a time: twice the CPUs plus one keeps the CPUs busy
@@ -54,7 +60,7 @@ limit_request_field_size = 8190
 # Trust X-Forwarded-* exactly when the app does: with TRUSTED_PROXIES = 0 no peer may set
 # the scheme or forwarding headers; behind proxies, the peers FORWARDED_ALLOW_IPS names,
 # or any peer (the hosts are then reachable only through the load balancer).
-behind_proxies = _trusted_proxies() > 0
+behind_proxies = int(_config["TRUSTED_PROXIES"]) > 0
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "*") if behind_proxies else ""
 
 # The access log goes to stdout, the error log and the audit log to stderr. The access line
@@ -70,3 +76,38 @@ access_log_format = (
 # gunicorn's runtime control socket ($HOME/.gunicorn/gunicorn.ctl) is one more thing to
 # secure and would be shared by every server on the host; Tessera needs none.
 control_socket_disable = True
+
+# GET /metrics adds up every worker's counts with prometheus_client's multiprocess mode: each
+# worker writes its values to files in PROMETHEUS_MULTIPROC_DIR, which must be set before any
+# worker starts and be empty at each start. Unset, the server makes a private one for its life.
+metrics_enabled = bool(_config["METRICS_ENABLED"])
+_made_metrics_directories: list[str] = []
+
+
+def on_starting(server) -> None:
+    """Give the workers to come one empty directory for their metrics."""
+    if not metrics_enabled:
+        return
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+        for stale in glob.glob(os.path.join(directory, "*.db")):
+            os.remove(stale)
+    else:
+        directory = tempfile.mkdtemp(prefix="tessera-metrics-")
+        _made_metrics_directories.append(directory)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+
+
+def child_exit(server, worker) -> None:
+    """Forget a dead worker's live gauges; what it counted still counts."""
+    if metrics_enabled:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server) -> None:
+    """Remove the metrics directory this server made."""
+    while _made_metrics_directories:
+        shutil.rmtree(_made_metrics_directories.pop(), ignore_errors=True)

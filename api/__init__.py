@@ -19,6 +19,7 @@ from . import (
     health,
     http,
     keys,
+    metrics,
     openapi,
     passwords,
     ratelimit,
@@ -49,6 +50,7 @@ def create_app(config: dict[str, Any] | None = None, instance_path: str | None =
 def register_extensions(app: Flask) -> None:
     clients.trust_proxies(app)
     audit.init_app(app)
+    metrics.init_app(app)  # before the others' hooks: it times and counts every answer
     http.init_app(app)
     database.init_app(app)
     migrate.init_app(app, database.db)
