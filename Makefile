@@ -3,8 +3,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 RUNTIME := $(VENV)/.runtime-installed
 DEV := $(VENV)/.dev-installed
+# Where `make run` and `make serve` listen: make run PORT=5001, make serve HOST=0.0.0.0
+HOST ?= 127.0.0.1
 
-.PHONY: run test lint bench clean
+.PHONY: run serve test lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,12 +21,20 @@ $(DEV): requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $(RUNTIME) $(DEV)
 
+run: PORT ?= 5000
 run: $(RUNTIME)
 	$(BIN)/python manage.py init-db
-	$(BIN)/python manage.py run --host 127.0.0.1 --port 5000
+	$(BIN)/python manage.py run --host $(HOST) --port $(PORT)
+
+# gunicorn as production runs it, with gunicorn.conf.py's settings.
+serve: PORT ?= 8000
+serve: $(RUNTIME)
+	$(BIN)/python manage.py init-db
+	$(BIN)/gunicorn -c gunicorn.conf.py -b $(HOST):$(PORT) 'api:create_app()'
 
 lint: $(DEV)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 test: lint
 	$(BIN)/python -m pytest

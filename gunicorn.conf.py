@@ -9,8 +9,11 @@ from the environment or ``instance/config.py``, as for every other way of runnin
 
 from __future__ import annotations
 
+import glob
 import os
 import re
+import shutil
+import tempfile
 
 from gunicorn import glogging
 
@@ -119,3 +122,38 @@ def when_ready(server) -> None:
 # gunicorn's runtime control socket ($HOME/.gunicorn/gunicorn.ctl) is one more thing to
 # secure and would be shared by every server on the host; Tessera needs none.
 control_socket_disable = True
+
+# GET /metrics adds up every worker's counts with prometheus_client's multiprocess mode: each
+# worker writes its values to files in PROMETHEUS_MULTIPROC_DIR, which must be set before any
+# worker starts and be empty at each start. Unset, the server makes a private one for its life.
+metrics_enabled = bool(_config["METRICS_ENABLED"])
+_made_metrics_directories: list[str] = []
+
+
+def on_starting(server) -> None:
+    """Give the workers to come one empty directory for their metrics."""
+    if not metrics_enabled:
+        return
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+        for stale in glob.glob(os.path.join(directory, "*.db")):
+            os.remove(stale)
+    else:
+        directory = tempfile.mkdtemp(prefix="tessera-metrics-")
+        _made_metrics_directories.append(directory)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+
+
+def child_exit(server, worker) -> None:
+    """Forget a dead worker's live gauges; what it counted still counts."""
+    if metrics_enabled:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server) -> None:
+    """Remove the metrics directory this server made."""
+    while _made_metrics_directories:
+        shutil.rmtree(_made_metrics_directories.pop(), ignore_errors=True)

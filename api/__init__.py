@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+__version__ = "0.2.0"
+
 import os
 from typing import Any
 
@@ -19,6 +21,7 @@ from . import (
     health,
     json_body,
     keys,
+    metrics,
     openapi,
     passwords,
     resources,
@@ -48,6 +51,7 @@ def create_app(config: dict[str, Any] | None = None, instance_path: str | None =
 def register_extensions(app: Flask) -> None:
     client_info.init_app(app)
     audit.init_app(app)
+    metrics.init_app(app)  # before the others' hooks: it times and counts every answer
     headers.init_app(app)
     routing.init_app(app)
     json_body.init_app(app)

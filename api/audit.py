@@ -8,7 +8,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Flask, has_request_context
+from blinker import Namespace
+from flask import Flask, current_app, has_app_context, has_request_context
 
 from .client_info import client_address
 from .security import caller
@@ -16,6 +17,8 @@ from .security import caller
 log = logging.getLogger("tessera.audit")
 # The longest a user-supplied string (a username that failed to log in) is kept in a line.
 MAX_FIELD_LENGTH = 64
+# Sent with ``record`` once an event is logged, by the app it happened in (the metrics count it).
+event_recorded = Namespace().signal("tessera.audit-event")
 
 
 def audit(
@@ -44,6 +47,8 @@ def audit(
     if actor is not None and actor != user_id:
         record["actor_id"] = actor
     log.info(json.dumps(record, default=str, ensure_ascii=True))
+    if has_app_context():
+        event_recorded.send(current_app._get_current_object(), record=record)
 
 
 def _actor_id() -> int | None:

@@ -30,6 +30,8 @@ MAX_CONTENT_LENGTH = 1024 * 1024
 SECRET_KEY: str | None = None
 SECRET_KEY_FALLBACKS: list[str] = []
 SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {}
+METRICS_ENABLED = False
+METRICS_ALLOWED_NETWORKS = ["127.0.0.0/8", "::1"]  # who may read GET /metrics
 
 # Environment variables read, and how to turn their text into a value.
 environment_parsers = {
@@ -48,6 +50,8 @@ environment_parsers = {
     "ARGON2_TIME_COST": int,
     "ARGON2_MEMORY_COST": int,
     "ARGON2_PARALLELISM": int,
+    "METRICS_ENABLED": lambda text: text.lower() in {"1", "true", "yes", "on"},
+    "METRICS_ALLOWED_NETWORKS": lambda text: [n.strip() for n in text.split(",") if n.strip()],
 }
 
 

@@ -7,7 +7,17 @@ from this origin only, requests ("Try it out") to this origin only.
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, Response, abort, render_template_string, send_from_directory
+from importlib import metadata
+
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    render_template_string,
+    send_from_directory,
+    url_for,
+)
 from swagger_ui_bundle import swagger_ui_path
 
 from . import openapi
@@ -22,7 +32,12 @@ DOCS_CSP = (
 ASSETS = frozenset(
     {"swagger-ui.css", "swagger-ui-bundle.js", "favicon-32x32.png", "favicon-16x16.png"}
 )
-ASSET_MAX_AGE = 3600
+# Swagger UI's files are served under the version of the package that holds them, so a new
+# version is a new URL and a browser may keep each file for a year without asking again.
+BUNDLE_VERSION = metadata.version("swagger-ui-bundle-v2")
+BUNDLE_MAX_AGE = 365 * 24 * 3600
+# The initializer is Tessera's own script, under a URL that does not change: kept an hour.
+INITIALIZER_MAX_AGE = 3600
 
 PAGE = """<!DOCTYPE html>
 <html lang="en">
@@ -30,13 +45,13 @@ PAGE = """<!DOCTYPE html>
   <meta charset="utf-8">
   <meta name="viewport" content="width=device-width, initial-scale=1">
   <title>Tessera API</title>
-  <link rel="stylesheet" href="{{ url_for('docs.asset', name='swagger-ui.css') }}">
+  <link rel="stylesheet" href="{{ asset('swagger-ui.css') }}">
   <link rel="icon" type="image/png" sizes="32x32"
-        href="{{ url_for('docs.asset', name='favicon-32x32.png') }}">
+        href="{{ asset('favicon-32x32.png') }}">
 </head>
 <body>
   <div id="swagger-ui" data-spec-url="{{ url_for('api-docs.openapi_json') }}"></div>
-  <script src="{{ url_for('docs.asset', name='swagger-ui-bundle.js') }}"></script>
+  <script src="{{ asset('swagger-ui-bundle.js') }}"></script>
   <script src="{{ url_for('docs.initializer') }}"></script>
 </body>
 </html>
@@ -65,7 +80,8 @@ blp = Blueprint("docs", __name__)
 @blp.route("/docs", methods=["GET"])
 def docs_page() -> Response:
     """Serve the Swagger UI page."""
-    response = Response(render_template_string(PAGE), mimetype="text/html")
+    page = render_template_string(PAGE, asset=_asset_url)
+    response = Response(page, mimetype="text/html")
     response.headers["Content-Security-Policy"] = DOCS_CSP
     return response
 
@@ -75,16 +91,26 @@ def initializer() -> Response:
     """Serve the script that starts Swagger UI on the page."""
     response = Response(INITIALIZER, mimetype="text/javascript")
     response.cache_control.public = True
-    response.cache_control.max_age = ASSET_MAX_AGE
+    response.cache_control.max_age = INITIALIZER_MAX_AGE
     return response
 
 
-@blp.route("/docs/assets/<name>", methods=["GET"])
-def asset(name: str) -> Response:
-    """Serve one of Swagger UI's own files from the installed package."""
-    if name not in ASSETS:
+def _asset_url(name: str) -> str:
+    return url_for("docs.asset", version=BUNDLE_VERSION, name=name)
+
+
+@blp.route("/docs/assets/<version>/<name>", methods=["GET"])
+def asset(version: str, name: str) -> Response:
+    """Serve one of Swagger UI's own files from the installed package, cacheable for good.
+
+    Only under the installed version: a page of another version (from a server not yet
+    upgraded, or cached) gets 404 rather than files it was not written for, cached for a year.
+    """
+    if version != BUNDLE_VERSION or name not in ASSETS:
         abort(404)
-    return send_from_directory(swagger_ui_path, name, max_age=ASSET_MAX_AGE)
+    response = send_from_directory(swagger_ui_path, name, max_age=BUNDLE_MAX_AGE)
+    response.cache_control.immutable = True
+    return response
 
 
 def init_app(app: Flask) -> None:

@@ -18,6 +18,7 @@ from flask import Flask
 from flask_smorest import Api
 from werkzeug.routing import Rule
 
+from . import __version__
 from .errors import ProblemSchema
 from .fields import NewPassword, PartialUpdateSchema
 from .passwords import MAX_PASSWORD_LENGTH
@@ -183,7 +184,7 @@ class DocumentedApi(Api):
 def init_app(app: Flask) -> Api:
     """Make the app's own Api: the document is served at ``/openapi.json``, completed here."""
     app.config.setdefault("API_TITLE", "Tessera")
-    app.config.setdefault("API_VERSION", "1.0")
+    app.config.setdefault("API_VERSION", __version__)
     app.config.setdefault("OPENAPI_VERSION", "3.0.3")
     app.config.setdefault("OPENAPI_URL_PREFIX", "/")
     app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
