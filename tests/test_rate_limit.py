@@ -176,3 +176,28 @@ def test_several_windows_can_cap_consecutive_failures(config, tmp_path, clock, b
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
+
+
+def _change_password(client, login, current, address="192.0.2.1"):
+    return client.post(
+        "/password",
+        json={"current_password": current, "new_password": "a brand new passphrase"},
+        headers=login.headers,
+        environ_base={"REMOTE_ADDR": address},
+    )
+
+
+def test_wrong_current_passwords_are_limited_like_failed_logins(client, alice):
+    for attempt in range(LIMIT):
+        assert _change_password(client, alice, "wrong", f"198.51.100.{attempt}").status_code == 403
+    refused = _change_password(client, alice, PASSWORD, "203.0.113.9")
+    _assert_throttled(refused)
+    assert client.get("/me", headers=alice.headers).status_code == 200  # nothing changed
+    # The same counters: the username is now refused at /login too, from anywhere.
+    _assert_throttled(_login(client, "alice", address="203.0.113.10"))
+
+
+def test_failed_logins_count_against_a_password_change_too(client, alice):
+    for attempt in range(LIMIT):
+        assert _login(client, "alice", "wrong", f"198.51.100.{attempt}").status_code == 401
+    _assert_throttled(_change_password(client, alice, PASSWORD, "203.0.113.9"))

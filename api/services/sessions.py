@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
@@ -78,14 +80,17 @@ def authenticate(username: str, password: str, client: Client) -> TokenPair:
     # Made before the commit, which expires every loaded object: reading them afterwards
     # would cost two more SELECTs for values already at hand.
     pair = _token_pair(login_session)
-    _commit_unless_user_deleted(WRONG_CREDENTIALS)
+    with _unless_user_deleted(WRONG_CREDENTIALS):
+        db.session.flush()
     audit("login", user_id=pair.user_id, session_id=pair.session_id)
     return pair
 
 
-def _commit_unless_user_deleted(refusal: str) -> None:
-    """Commit; if another request deleted the user meanwhile, refuse as for no such user."""
+@contextmanager
+def _unless_user_deleted(refusal: str) -> Iterator[None]:
+    """Write and commit; if another request deleted the user meanwhile, refuse instead."""
     try:
+        yield
         db.session.commit()
     except (StaleDataError, IntegrityError):
         db.session.rollback()
@@ -210,9 +215,9 @@ def change_password(user_id: int, session_id: str, current: str, new: str, clien
         audit("password_changed", "failure", user_id=user_id, session_id=session_id)
         raise Forbidden("current password is wrong")
     check_new_password(new, user.username, field="new_password")
-    user.password_hash = passwords.hashing().hash(new)
-    ended = revoke_sessions(user_id, keep_session_id=session_id)
-    _commit_unless_user_deleted("user deleted")
+    with _unless_user_deleted("user deleted"):
+        user.password_hash = passwords.hashing().hash(new)
+        ended = revoke_sessions(user_id, keep_session_id=session_id)
     audit("password_changed", user_id=user_id, session_id=session_id, sessions_ended=ended)
 
 
