@@ -210,3 +210,31 @@ def live_server(app):
     server.shutdown()
     server.server_close()
     thread.join(timeout=10)
+
+
+@dataclass
+class PersonalToken:
+    """A personal access token made through ``POST /tokens``."""
+
+    id: int
+    token: str
+    scopes: list[str]
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@pytest.fixture
+def make_token(client):
+    """Make a personal access token with a session's (fresh) login, through the endpoint."""
+
+    def make(owner: Login, scopes: list[str], name: str = "script", **body) -> PersonalToken:
+        response = client.post(
+            "/tokens", json={"name": name, "scopes": scopes, **body}, headers=owner.headers
+        )
+        assert response.status_code == 201, response.get_json()
+        created = response.get_json()
+        return PersonalToken(created["id"], created["token"], created["scopes"])
+
+    return make

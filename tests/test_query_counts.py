@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 from conftest import PASSWORD
 
+from api import scopes
 from api.database import db
 from api.models import LoginSession, Note, User, utcnow
 from api.services import accounts
@@ -234,6 +235,7 @@ def test_hot_path_returns_the_user_the_orm_loads(clock, app, client, make_user, 
             "username": user.username,
             "is_admin": user.is_admin,
             "created_at": user.created_at.isoformat(),
+            "scopes": sorted(scopes.granted_by_role(user.is_admin)),
         }
 
 

@@ -1,4 +1,4 @@
-"""Ending login sessions: one use case, whoever asks (the user, an admin, the CLI)."""
+"""Ending login sessions and tokens: one use case, whoever asks (the user, an admin, the CLI)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from ..audit import audit
 from ..database import db
 from ..errors import NotFound
 from ..models import LoginSession, utcnow
+from .personal_tokens import revoke_personal_tokens
 
 # What ``secrets.token_urlsafe`` makes, up to the column's 43 characters.
 SESSION_ID = re.compile(r"[A-Za-z0-9_-]{1,43}")
@@ -43,6 +44,23 @@ def end_all_sessions(user_id: int) -> int:
     db.session.commit()
     audit("sessions_ended", user_id=user_id, sessions_ended=ended)
     return ended
+
+
+def end_all_credentials(user_id: int) -> tuple[int, int]:
+    """End every live session and every personal access token of the user.
+
+    Return how many sessions and how many tokens were live.
+    """
+    sessions_ended = revoke_sessions(user_id)
+    tokens_ended = revoke_personal_tokens(user_id)
+    audit(
+        "sessions_ended",
+        user_id=user_id,
+        sessions_ended=sessions_ended,
+        tokens_ended=tokens_ended,
+    )
+    db.session.commit()
+    return sessions_ended, tokens_ended
 
 
 def logout(user_id: int, session_id: str) -> None:
