@@ -12,6 +12,7 @@ import sys
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
+from sqlalchemy.exc import SQLAlchemyError
 
 from . import database, keys
 from .converters import MAX_ID
@@ -226,9 +227,21 @@ def revoke_token(token_id: str) -> None:
 
 
 @secret.command("rotate")
-@click.option("--drop-old", is_flag=True, help="Remove keys no live token can name any more.")
+@click.option(
+    "--drop-old",
+    is_flag=True,
+    help=(
+        "Remove keys no live token can name any more: those replaced longer ago than the "
+        "longest session token lifetime, unless a live personal access token was signed "
+        "with them."
+    ),
+)
 def rotate(drop_old: bool) -> None:
-    """Add a new signing key; older keys keep verifying the tokens they signed."""
+    """Add a new signing key; older keys keep verifying the tokens they signed.
+
+    A personal access token lives up to PERSONAL_TOKEN_MAX_AGE, so --drop-old keeps every
+    key a live one was signed with (revoke such tokens to let their key go).
+    """
     config = current_app.config
     if config["SECRET_KEY_FROM_CONFIG"]:
         raise CommandError(
@@ -236,11 +249,19 @@ def rotate(drop_old: bool) -> None:
             "and SECRET_KEY_FALLBACKS"
         )
     try:
+        # Asked first, so that a database that cannot answer leaves the keys as they were.
+        in_use = personal_tokens.key_ids_in_use() if drop_old else set()
+    except SQLAlchemyError:
+        raise CommandError(
+            "the database cannot say which keys live personal access tokens need; "
+            "no key was added or dropped"
+        ) from None
+    try:
         count = keys.rotate_key(current_app.instance_path)
         click.echo(f"new signing key added; {count} key(s) held; restart the server to use it")
         if drop_old:
             longest = max(config["ACCESS_TOKEN_MAX_AGE"], config["REFRESH_TOKEN_MAX_AGE"])
-            dropped = keys.drop_old_keys(current_app.instance_path, longest)
+            dropped = keys.drop_old_keys(current_app.instance_path, longest, in_use)
             click.echo(f"{dropped} old key(s) dropped")
     except keys.SigningKeyError as exc:
         raise CommandError(str(exc)) from None

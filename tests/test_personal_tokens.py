@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -574,3 +575,65 @@ def test_making_and_ending_tokens_is_audited_without_the_token(
     ]
     for pat in (first, second):
         assert not any(pat.token.rsplit(".", 1)[1] in line for line in lines)
+
+
+# --- key rotation ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def start_on_a_key_file(config, tmp_path, monkeypatch):
+    """Start (or restart) an app whose keys come from the instance key file."""
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.delenv("SECRET_KEY_FALLBACKS", raising=False)
+    settings = {k: v for k, v in config.items() if k != "SECRET_KEY"}
+    started = []
+
+    def start():
+        app = create_app(settings, instance_path=str(tmp_path / "keyed"))
+        with app.app_context():
+            db.create_all()
+        started.append(app)
+        return app
+
+    yield start
+    for app in started:
+        with app.app_context():
+            db.engine.dispose()
+
+
+def test_drop_old_keeps_a_key_while_a_live_token_was_signed_with_it(clock, start_on_a_key_file):
+    app = start_on_a_key_file()
+    client = app.test_client()
+    with app.app_context():
+        from api.services import accounts
+
+        accounts.create_user("alice", PASSWORD)
+    session = client.post("/login", json={"username": "alice", "password": PASSWORD}).get_json()
+    owner = {"Authorization": f"Bearer {session['access_token']}"}
+    made = client.post("/tokens", json={"name": "ci", "scopes": ["notes:read"]}, headers=owner)
+    pat = {"Authorization": f"Bearer {made.get_json()['token']}"}
+    rotate = app.test_cli_runner()
+    assert rotate.invoke(args=["secret", "rotate"]).exit_code == 0
+    clock.shift(15 * DAY)  # past the longest session token lifetime (14 days)
+    kept = rotate.invoke(args=["secret", "rotate", "--drop-old"])
+    assert kept.exit_code == 0, kept.output
+    assert "0 old key(s) dropped" in kept.output
+    assert start_on_a_key_file().test_client().get("/notes", headers=pat).status_code == 200
+    assert rotate.invoke(args=["tokens", "revoke", str(made.get_json()["id"])]).exit_code == 0
+    dropped = rotate.invoke(args=["secret", "rotate", "--drop-old"])
+    assert "1 old key(s) dropped" in dropped.output
+    restarted = start_on_a_key_file().test_client()
+    assert _detail(restarted.get("/notes", headers=pat)) == "unknown signing key"
+
+
+def test_drop_old_changes_no_key_when_the_database_cannot_answer(start_on_a_key_file):
+    app = start_on_a_key_file()
+    with app.app_context():
+        db.drop_all()
+    path = Path(app.instance_path) / "secret_keys.json"
+    before = path.read_text()
+    result = app.test_cli_runner().invoke(args=["secret", "rotate", "--drop-old"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: the database cannot say which keys")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert path.read_text() == before
