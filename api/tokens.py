@@ -183,6 +183,11 @@ def _personal_claims(payload: Any) -> PersonalClaims:
     return PersonalClaims(user_id, token_id, expires_at)
 
 
+def kind_of(token: str) -> str:
+    """Return the kind a token says it is; trust it only once ``verify`` accepted the token."""
+    return token.partition(".")[0]
+
+
 def init_app(app: Flask) -> None:
     """Build the app's codec from its signing keys (fallbacks first, newest last)."""
     keys = [*app.config["SECRET_KEY_FALLBACKS"], app.config["SECRET_KEY"]]

@@ -18,6 +18,7 @@ NOT_OPERATIONS = {"docs.asset", "docs.initializer", "static"}
 PUBLIC = {
     ("post", "/login"),
     ("post", "/refresh"),
+    ("post", "/revoke"),
     ("get", "/health"),
     ("get", "/openapi.json"),
     ("get", "/docs"),
