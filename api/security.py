@@ -45,49 +45,41 @@ _BEARER = re.compile(r"[Bb][Ee][Aa][Rr][Ee][Rr] ([A-Za-z0-9\-._~+/]+=*)")
 # Core on a pooled connection: no ORM session to open and close and no ORM compile step on
 # every request. Each looks its row up by primary key.
 _USERS = User.__table__
+
+
+def _principal_query(table, *columns):
+    """The user's public fields with ``table``'s row (a session or a PAT) of that id."""
+    return (
+        select(
+            _USERS.c.id,
+            _USERS.c.username,
+            _USERS.c.is_admin,
+            _USERS.c.is_active,
+            _USERS.c.created_at,
+            table.c.user_id.label("owner_id"),
+            table.c.expires_at,
+            table.c.revoked_at,
+            table.c.last_used_at,
+            *columns,
+        )
+        .select_from(table.join(_USERS, _USERS.c.id == table.c.user_id))
+        .where(table.c.id == bindparam("row_id"))
+    )
+
+
+def _touch_statement(table):
+    """Record the use of ``table``'s row of that id."""
+    return (
+        update(table).where(table.c.id == bindparam("row_id")).values(last_used_at=bindparam("now"))
+    )
+
+
 _SESSIONS = LoginSession.__table__
 _PERSONAL = PersonalToken.__table__
-_USER_COLUMNS = (
-    _USERS.c.id,
-    _USERS.c.username,
-    _USERS.c.is_admin,
-    _USERS.c.is_active,
-    _USERS.c.created_at,
-)
-_PRINCIPAL_QUERY = (
-    select(
-        *_USER_COLUMNS,
-        _SESSIONS.c.user_id.label("owner_id"),
-        _SESSIONS.c.created_at.label("authenticated_at"),
-        _SESSIONS.c.expires_at,
-        _SESSIONS.c.revoked_at,
-        _SESSIONS.c.last_used_at,
-    )
-    .select_from(_SESSIONS.join(_USERS, _USERS.c.id == _SESSIONS.c.user_id))
-    .where(_SESSIONS.c.id == bindparam("row_id"))
-)
-_PERSONAL_PRINCIPAL_QUERY = (
-    select(
-        *_USER_COLUMNS,
-        _PERSONAL.c.user_id.label("owner_id"),
-        _PERSONAL.c.scopes,
-        _PERSONAL.c.expires_at,
-        _PERSONAL.c.revoked_at,
-        _PERSONAL.c.last_used_at,
-    )
-    .select_from(_PERSONAL.join(_USERS, _USERS.c.id == _PERSONAL.c.user_id))
-    .where(_PERSONAL.c.id == bindparam("row_id"))
-)
-_TOUCH_SESSION = (
-    update(_SESSIONS)
-    .where(_SESSIONS.c.id == bindparam("row_id"))
-    .values(last_used_at=bindparam("now"))
-)
-_TOUCH_PERSONAL = (
-    update(_PERSONAL)
-    .where(_PERSONAL.c.id == bindparam("row_id"))
-    .values(last_used_at=bindparam("now"))
-)
+_PRINCIPAL_QUERY = _principal_query(_SESSIONS, _SESSIONS.c.created_at.label("authenticated_at"))
+_PERSONAL_PRINCIPAL_QUERY = _principal_query(_PERSONAL, _PERSONAL.c.scopes)
+_TOUCH_SESSION = _touch_statement(_SESSIONS)
+_TOUCH_PERSONAL = _touch_statement(_PERSONAL)
 
 
 @dataclass(frozen=True, slots=True)

@@ -301,12 +301,16 @@ def test_last_used_at_is_written_at_most_once_a_minute(clock, app, client, alice
 # --- indexes ---------------------------------------------------------------------------------
 
 
-def test_every_statement_of_the_busy_paths_uses_an_index(clock, app, client, alice, backend):
-    """No statement of the token check, the notes page, login or refresh scans a table."""
+def test_every_statement_of_the_busy_paths_uses_an_index(
+    clock, app, client, alice, make_token, backend
+):
+    """No statement of the token check (session or PAT), the notes page, login, refresh or
+    the list of PATs scans a table."""
     if backend != "sqlite":
         pytest.skip("reads SQLite's query plans")
     add_users(app, 100)
     add_notes(app, alice.user_id, 100)
+    pat = make_token(alice, ["notes:read"])
     seen: list[tuple[str, object]] = []
 
     def record(conn, cursor, statement, parameters, context, executemany):
@@ -319,6 +323,8 @@ def test_every_statement_of_the_busy_paths_uses_an_index(clock, app, client, ali
         clock.shift(61)  # the token check writes last_used_at too
         assert client.get(ME, headers=alice.headers).status_code == 200
         assert client.get("/notes?page=2&per_page=20", headers=alice.headers).status_code == 200
+        assert client.get(ME, headers=pat.headers).status_code == 200
+        assert client.get("/tokens", headers=alice.headers).status_code == 200
         body = {"username": "alice", "password": PASSWORD}
         refresh_token = client.post("/login", json=body).get_json()["refresh_token"]
         assert client.post("/refresh", json={"refresh_token": refresh_token}).status_code == 200
