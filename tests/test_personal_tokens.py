@@ -10,7 +10,6 @@ from datetime import datetime
 
 import pytest
 import sqlalchemy as sa
-from conftest import PASSWORD
 
 from api import create_app, tokens
 from api.database import db
@@ -136,15 +135,12 @@ def test_name_and_scopes_are_required(app, client, alice, missing):
     assert _rows(app) == []
 
 
-def test_the_lifetime_limits_follow_the_configuration(config, tmp_path, make_user):
+def test_the_lifetime_limits_follow_the_configuration(config, tmp_path, alice):
+    # Another app on the same database and key: alice's login is good there too.
     config.update(PERSONAL_TOKEN_DEFAULT_AGE=600, PERSONAL_TOKEN_MAX_AGE=3600)
     app = create_app(config, instance_path=str(tmp_path / "short"))
     client = app.test_client()
-    with app.app_context():
-        db.create_all()
-    make_user("alice")  # same database as the fixture app
-    token = client.post("/login", json={"username": "alice", "password": PASSWORD}).get_json()
-    headers = {"Authorization": f"Bearer {token['access_token']}"}
+    headers = alice.headers
     made = client.post("/tokens", json={"name": "a", "scopes": ["notes:read"]}, headers=headers)
     lifetime = _when(made.get_json()["expires_at"]) - _when(made.get_json()["created_at"])
     assert lifetime.total_seconds() == pytest.approx(600, abs=1)
@@ -337,13 +333,15 @@ def _works(client, pat) -> int:
 
 
 def test_logout_ending_sessions_and_a_password_change_leave_tokens_alone(
-    client, login, alice, make_token
+    client, make_user, login, make_token
 ):
-    pat = make_token(alice, ["notes:read"])
-    assert client.post("/logout", headers=alice.headers).status_code == 204
+    make_user("carol", "carol's own passphrase")
+    carol = login("carol", "carol's own passphrase")
+    pat = make_token(carol, ["notes:read"])
+    assert client.post("/logout", headers=carol.headers).status_code == 204
     assert _works(client, pat) == 200
-    other = login("alice")
-    body = {"current_password": PASSWORD, "new_password": "a whole new passphrase"}
+    other = login("carol", "carol's own passphrase")
+    body = {"current_password": "carol's own passphrase", "new_password": "a whole new one"}
     assert client.post("/password", json=body, headers=other.headers).status_code == 204
     assert _works(client, pat) == 200
     assert client.delete("/sessions", headers=other.headers).status_code == 204
