@@ -40,16 +40,16 @@ def revoke_session(session_id: str) -> int:
 def end_all_sessions(user_id: int) -> int:
     """End every live session of the user; return how many."""
     ended = revoke_sessions(user_id)
-    db.session.commit()
     audit("sessions_ended", user_id=user_id, sessions_ended=ended)
+    db.session.commit()
     return ended
 
 
 def logout(user_id: int, session_id: str) -> None:
     """End the session in use."""
     revoke_session(session_id)
-    db.session.commit()
     audit("logout", user_id=user_id, session_id=session_id)
+    db.session.commit()
 
 
 def end_session(user_id: int, session_id: str) -> None:
@@ -71,5 +71,5 @@ def end_session(user_id: int, session_id: str) -> None:
     if ended != 1:
         db.session.rollback()
         raise NotFound("no such session")
-    db.session.commit()
     audit("session_ended", user_id=user_id, session_id=session_id)
+    db.session.commit()
