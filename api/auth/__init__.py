@@ -5,6 +5,6 @@ from ..views import Blueprint
 blp = Blueprint("auth", __name__, description="Log in, refresh tokens, manage sessions.")
 
 # Each module registers its views on ``blp``.
-from . import login, password, sessions  # noqa: E402, F401
+from . import events, login, password, sessions  # noqa: E402, F401
 
 __all__ = ["blp"]
