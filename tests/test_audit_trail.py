@@ -1,5 +1,5 @@
 """The audit trail: one row per security event, written in the change's own transaction, read
-through ``GET /events`` (a user's own) and ``GET /audit`` (admins).
+through ``GET /events`` (a user's own), ``GET /audit`` (admins) and ``manage.py audit``.
 """
 
 from __future__ import annotations
@@ -16,9 +16,11 @@ from hypothesis import strategies as st
 from support.accounts import PASSWORD
 from support.seeding import add_events
 
-from api.database import db
+from api import create_app
+from api.database import create_schema, db
 from api.models import AuditEvent, LoginSession, User, utcnow
 from api.resources.audit import AuditEventSchema
+from api.services import audit_trail
 
 ITEM_FIELDS = {
     "id",
@@ -512,12 +514,112 @@ def test_the_trail_is_read_through_its_indexes(clock, app, client, alice, admin,
         client.get("/events?page=2&per_page=5", headers=alice.headers)
         _audit(client, admin, user_id=alice.user_id, since="2026-11-29T09:00:00+00:00")
         _audit(client, admin, event="login", page=2)
+        with app.app_context():
+            audit_trail.prune_events(90)
     finally:
         sa.event.remove(engine, "before_cursor_execute", record)
     reads = [(s, p) for s, p in seen if not s.startswith("INSERT")]
-    assert len(reads) == 6
+    assert len(reads) == 7
     with engine.connect() as connection:
         for statement, parameters in reads:
             plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
             steps = [row[-1] for row in plan]
             assert not [step for step in steps if step.startswith("SCAN")], (statement, steps)
+
+
+# --- manage.py audit -----------------------------------------------------------------------
+
+
+def test_audit_list_prints_the_trail_newest_first(clock, app, cli, make_user, client):
+    alice_id = make_user("alice")
+    make_user("bob")
+    client.post("/login", json={"username": "alice", "password": PASSWORD})
+    result = cli("audit", "list", "--json")
+    assert result.exit_code == 0, result.output
+    printed = [json.loads(line) for line in result.stdout.splitlines()]
+    assert printed == list(reversed(rows(app)))
+    mine = cli("audit", "list", "--user", "ALICE", "--event", "login", "--json")
+    assert [json.loads(line)["user_id"] for line in mine.stdout.splitlines()] == [alice_id]
+    table = cli("audit", "list", "--user", "alice").stdout.splitlines()
+    assert [line.split("  ")[2] for line in table] == ["login", "user_created"]
+    assert table[0].split("  ")[6] == "127.0.0.1"
+
+
+def test_audit_list_filters_by_time(clock, app, cli, make_user):
+    make_user("alice")
+    clock.shift(3600)
+    make_user("bob")
+    later = cli("audit", "list", "--since", "2026-11-29T10:30:00+00:00", "--json")
+    assert [json.loads(line)["fields"]["username"] for line in later.stdout.splitlines()] == ["bob"]
+    earlier = cli("audit", "list", "--until", "2026-11-29T11:30:00+01:00", "--json")
+    assert [json.loads(line)["fields"]["username"] for line in earlier.stdout.splitlines()] == [
+        "alice"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--user", "nobody"], "no user named 'nobody'"),
+        (["--since", "yesterday"], "--since must be an ISO 8601 time with an offset"),
+        (["--until", "2026-11-29T10:00:00"], "--until must be an ISO 8601 time with an offset"),
+    ],
+)
+def test_audit_list_refuses_bad_input_in_one_line(cli, args, message):
+    result = cli("audit", "list", *args)
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith(f"error: {message}")
+    assert len(result.stderr.splitlines()) == 1
+
+
+def test_audit_prune_keeps_the_retention_period(clock, app, cli, make_user, seed):
+    seed(3, at=utcnow() - timedelta(days=91))
+    seed(2, at=utcnow() - timedelta(days=89))
+    make_user("alice")
+    result = cli("audit", "prune")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == "3 audit event(s) deleted\n"
+    left = rows(app)
+    assert [r["event"] for r in left] == ["seeded", "seeded", "user_created", "audit_pruned"]
+    assert left[-1]["fields"] == {"events_deleted": 3, "older_than_days": 90}
+    assert left[-1]["client"] == "cli"
+    assert cli("audit", "prune", "--older-than", "100").stdout == "0 audit event(s) deleted\n"
+    assert cli("audit", "prune", "--older-than", "88").stdout == "2 audit event(s) deleted\n"
+    assert cli("audit", "prune", "--older-than", "99999999").stdout.startswith("0 ")
+
+
+def test_audit_prune_default_follows_the_configuration(clock, config, tmp_path):
+    app = create_app({**config, "AUDIT_RETENTION_DAYS": 7}, str(tmp_path / "seven"))
+    with app.app_context():
+        create_schema()
+        add_events(4, at=utcnow() - timedelta(days=8))
+        add_events(1, at=utcnow() - timedelta(days=6))
+    result = app.test_cli_runner().invoke(args=["audit", "prune"])
+    assert result.stdout == "4 audit event(s) deleted\n"
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("days", "message"),
+    [
+        ("abc", "--older-than must be a whole number of days"),
+        ("-3", "--older-than must be a whole number of days"),
+        ("0", "events can be pruned only when at least one day old"),
+    ],
+)
+def test_audit_prune_refuses_bad_input_in_one_line(app, cli, days, message, seed):
+    seed(2, at=utcnow() - timedelta(days=400))
+    result = cli("audit", "prune", "--older-than", days)
+    assert result.exit_code == 1
+    assert result.stderr.strip() == f"error: {message}"
+    assert len(rows(app)) == 2
+
+
+def test_retention_days_are_read_from_the_environment(config, tmp_path, monkeypatch):
+    monkeypatch.setenv("AUDIT_RETENTION_DAYS", "30")
+    app = create_app(config, str(tmp_path / "env"))
+    assert app.config["AUDIT_RETENTION_DAYS"] == 30
+    with app.app_context():
+        db.engine.dispose()

@@ -1,14 +1,16 @@
-"""Reading the audit trail: a user's own events, and everyone's for admins and the CLI."""
+"""Reading and pruning the audit trail: a user's own events, everyone's for admins and the CLI."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, Row, select
 
+from ..audit import audit
 from ..database import db
-from ..models import AuditEvent
+from ..errors import Invalid
+from ..models import AuditEvent, utcnow
 from ..pagination import Page, paginate
 
 # Rows the CLI's listing holds in memory at once, however long the trail.
@@ -76,3 +78,19 @@ def all_events(
     )
     with db.engine.connect() as connection:
         yield from connection.execute(query)
+
+
+def prune_events(older_than_days: int) -> int:
+    """Delete the events older than that many days; return how many. The pruning is an event."""
+    if older_than_days < 1:
+        raise Invalid("events can be pruned only when at least one day old")
+    try:
+        cutoff = utcnow() - timedelta(days=older_than_days)
+    except OverflowError:
+        deleted = 0  # a cutoff before the year 1: no event is that old
+    else:
+        events = AuditEvent.__table__
+        deleted = db.session.execute(events.delete().where(events.c.time < cutoff)).rowcount
+    audit("audit_pruned", events_deleted=deleted, older_than_days=older_than_days)
+    db.session.commit()
+    return deleted
