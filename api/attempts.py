@@ -77,7 +77,7 @@ class FailedAttempts:
         """Fail open (audit and go on, without limits) or closed (503), as configured."""
         cause = f"{type(error.storage_error).__name__}: {error.storage_error}"[:200]
         failing = "open" if self.fail_open else "closed"
-        audit("rate_limit_storage", "unavailable", failing=failing, error=cause)
+        audit("rate_limit_storage", "unavailable", refused=True, failing=failing, error=cause)
         if not self.fail_open:
             raise Unavailable(
                 "login is unavailable: the rate-limit store does not answer",
@@ -92,7 +92,14 @@ class FailedAttempts:
         ]
         retry_after = max(1, int(max(resets) - time.time()) + 1)
         fields = {"username": counter.key} if counter.name == "username" else {}
-        audit("rate_limited", "refused", limit=str(spent[0]), counter=counter.name, **fields)
+        audit(
+            "rate_limited",
+            "refused",
+            refused=True,
+            limit=str(spent[0]),
+            counter=counter.name,
+            **fields,
+        )
         raise TooManyAttempts(retry_after)
 
 

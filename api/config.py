@@ -33,6 +33,8 @@ ARGON2_TIME_COST = 2
 ARGON2_MEMORY_COST = 19 * 1024  # KiB
 ARGON2_PARALLELISM = 1
 LAST_USED_RESOLUTION = 60  # seconds between writes of a session's last_used_at
+# How many days of audit events ``manage.py audit prune`` keeps unless told otherwise.
+AUDIT_RETENTION_DAYS = 90
 MAX_CONTENT_LENGTH = 1024 * 1024
 SECRET_KEY: str | None = None
 SECRET_KEY_FALLBACKS: list[str] = []
@@ -63,6 +65,7 @@ environment_parsers = {
     "ARGON2_PARALLELISM": int,
     "METRICS_ENABLED": lambda text: text.lower() in {"1", "true", "yes", "on"},
     "METRICS_ALLOWED_NETWORKS": lambda text: [n.strip() for n in text.split(",") if n.strip()],
+    "AUDIT_RETENTION_DAYS": int,
 }
 
 

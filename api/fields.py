@@ -1,8 +1,10 @@
-"""Fields and base schemas both blueprints use: strict types, usernames, passwords, PATCH,
-token lifetimes."""
+"""Fields and base schemas both blueprints use: strict types, times, usernames, passwords,
+PATCH bodies, token lifetimes."""
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
@@ -11,6 +13,10 @@ from .passwords import MAX_PASSWORD_LENGTH
 
 USERNAME_PATTERN = r"^[A-Za-z0-9._-]{3,64}$"
 USERNAME_RULE = "Must be 3 to 64 letters, digits, '.', '_' or '-'."
+_UTC_TIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
 
 
 class StrictBoolean(fields.Boolean):
@@ -43,6 +49,37 @@ class TokenLifetime(StrictInteger):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(validate=validate.Range(min=1), **kwargs)
+
+
+class UTCTime(fields.AwareDateTime):
+    """An ISO 8601 time with an offset (``2026-11-29T10:00:00+00:00``), loaded in UTC.
+
+    Only the form the API answers with (RFC 3339's): ``datetime.fromisoformat`` alone would
+    also take others, and a NUL after the offset. A time without an offset is refused: whose
+    local time would it be? One past either end of the calendar once in UTC (the first hour of
+    the year 1 east of Greenwich) becomes that end, which filters exactly the same.
+    """
+
+    default_error_messages = {
+        "invalid": "Not an ISO 8601 time with an offset, such as 2026-11-29T10:00:00+00:00."
+    }
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(format="iso", **kwargs)
+        self.metadata.setdefault("example", "2026-11-29T10:00:00+00:00")
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
+        if not isinstance(value, str) or not _UTC_TIME.fullmatch(value):
+            raise self.make_error("invalid")
+        try:
+            moment = datetime.fromisoformat(value)  # aware: the pattern asks for an offset
+        except ValueError:  # a month 13, a 25th hour
+            raise self.make_error("invalid") from None
+        try:
+            return moment.astimezone(UTC)
+        except OverflowError:
+            end = datetime.min if moment.year == 1 else datetime.max
+            return end.replace(tzinfo=UTC)
 
 
 class Username(fields.String):

@@ -1,4 +1,5 @@
-"""The database tables: users, their login sessions, personal access tokens and notes.
+"""The database tables: users, their login sessions, personal access tokens, notes and the
+audit trail.
 
 No HTTP, and no token: a row names a token's id, never holds the token.
 """
@@ -6,8 +7,11 @@ No HTTP, and no token: a row names a token's id, never holds the token.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import (
+    JSON,
+    BigInteger,
     Boolean,
     DateTime,
     ForeignKey,
@@ -182,3 +186,36 @@ class Note(db.Model):
 
     def __repr__(self) -> str:
         return f"<Note {self.id} owner={self.owner_id}>"
+
+
+class AuditEvent(db.Model):
+    """One security event: what happened, to whom, by whom, from where, and its own fields.
+
+    ``user_id`` and ``actor_id`` are no foreign keys: an event outlives the user it names.
+    Pages are read newest first by id, so each filter has an index ending in ``id``.
+    """
+
+    __tablename__ = "audit_events"
+
+    # 64-bit where the database has it: ids are never reused, whatever is pruned. SQLite
+    # numbers rows itself only in an INTEGER PRIMARY KEY, which holds 64 bits there anyway.
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True
+    )
+    time: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    event: Mapped[str] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[int | None] = mapped_column(Integer)
+    actor_id: Mapped[int | None] = mapped_column(Integer)
+    session_id: Mapped[str | None] = mapped_column(String(43))
+    client: Mapped[str] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(255))
+    fields: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+    __table_args__ = (
+        Index("ix_audit_events_user_id", "user_id", "id"),
+        Index("ix_audit_events_event", "event", "id"),
+    )
+
+    def __repr__(self) -> str:
+        return f"<AuditEvent {self.id} {self.event} {self.outcome}>"

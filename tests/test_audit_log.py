@@ -1,5 +1,6 @@
 """The audit log: one JSON line per security event, naming user, session, client and outcome,
-never a password or a token; and under gunicorn, the lines actually get written somewhere.
+never a password or a token (in the line or in the event's row); and under gunicorn, the lines
+actually get written somewhere.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import subprocess
 import time
 
 import pytest
+import sqlalchemy as sa
 from support import ROOT
 from support.accounts import PASSWORD
 from support.hashing import CHEAP_HASHING, CHEAP_HASHING_ENV
@@ -21,12 +23,15 @@ from support.servers import gunicorn_command
 
 from api import create_app
 from api.database import create_schema, db
+from api.models import AuditEvent
 from api.services import accounts
 
 NEW_PASSWORD = "a brand new passphrase"
 ADMIN_PASSWORD = "the admin's own passphrase"
 BOB_PASSWORD = "bob's first passphrase"
 FIELDS = {"time", "event", "outcome", "user_id", "session_id", "client"}
+# Every line also names its row, the authenticated actor (or null) and the user agent.
+ROW_FIELDS = {"id", "actor_id", "user_agent"}
 
 
 @pytest.fixture
@@ -94,6 +99,7 @@ def test_a_full_session_logs_every_security_event_as_one_json_line(
     events = _events(lines)
     for event in events:
         assert set(event) >= FIELDS, event
+        assert set(event) >= ROW_FIELDS, event
         assert event["time"].endswith("+00:00")
         assert event["client"] == "127.0.0.1" or event["client"] == "cli"
     seen = {(e["event"], e["outcome"]) for e in events}
@@ -147,6 +153,21 @@ def test_no_password_token_or_authorization_header_reaches_the_log(
     for secret in secrets_seen:
         assert secret not in text
         # Nor any recognisable piece of a token: its signature or its payload.
+        for piece in secret.split(".")[2:]:
+            assert len(piece) < 8 or piece not in text
+
+
+def test_no_password_token_or_authorization_header_reaches_an_event_row(
+    app, client, make_user, login
+):
+    secrets_seen, _ = _full_session(client, make_user, login)
+    with app.app_context():
+        rows = db.session.execute(sa.select(AuditEvent.__table__)).mappings().all()
+    assert len(rows) >= 20
+    # Every column of every row, the event's own fields as the database holds them.
+    text = "\n".join(json.dumps(dict(row), default=str) for row in rows)
+    for secret in secrets_seen:
+        assert secret not in text
         for piece in secret.split(".")[2:]:
             assert len(piece) < 8 or piece not in text
 

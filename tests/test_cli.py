@@ -227,10 +227,20 @@ def test_manage_py_runs_as_a_program(tmp_path):
         "users", "create", "alice", "--admin", "--password-stdin", stdin=f"{PASSWORD}\n"
     )
     assert created.returncode == 0, created.stderr
+    # What the command prints on stdout, its audit event on stderr: never the two mixed.
+    assert created.stdout == "created user 'alice' (id 1, admin)\n"
+    event = json.loads(created.stderr)
+    assert (event["event"], event["client"], event["user_id"]) == ("user_created", "cli", 1)
     taken = manage("users", "create", "alice", "--password-stdin", stdin=f"{PASSWORD}\n")
     assert taken.returncode == 1
     assert taken.stderr.strip() == "error: username 'alice' is taken"
     listed = manage("users", "list", "--json")
     assert json.loads(listed.stdout)["username"] == "alice"
+    trail = manage("audit", "list", "--json")
+    assert trail.stderr == ""
+    assert [json.loads(line)["id"] for line in trail.stdout.splitlines()] == [event["id"]]
+    pruned = manage("audit", "prune")
+    assert pruned.stdout == "0 audit event(s) deleted\n"
+    assert json.loads(pruned.stderr)["event"] == "audit_pruned"
     shell = manage("shell", stdin="print(db.session.scalar(db.select(User.username)))\n")
     assert "alice" in shell.stdout

@@ -139,10 +139,13 @@ def test_login_does_the_same_statements_however_many_users(clock, app, client, a
         response = client.post("/login", json={"username": "alice", "password": PASSWORD})
         assert response.status_code == 200
         counts.append(len(queries))
-    assert counts == [3, 3]  # the user; then the session and last_login_at, written
+    # The user; then the session, last_login_at and the login's audit event, written in one
+    # transaction (the event joined it: issue 14 added its INSERT, nothing else).
+    assert counts == [4, 4]
 
 
-def test_failed_logins_all_cost_one_statement(clock, client, make_user, queries):
+def test_failed_logins_all_cost_the_same_two_statements(clock, client, make_user, queries):
+    """The user lookup, then the refusal's audit event, committed on its own."""
     make_user("alice")
     make_user("carol", is_active=False)
     counts = {}
@@ -155,7 +158,8 @@ def test_failed_logins_all_cost_one_statement(clock, client, make_user, queries)
         response = client.post("/login", json={"username": username, "password": password})
         assert response.status_code == 401
         counts[username] = len(queries)
-    assert counts == {"alice": 1, "nobody": 1, "carol": 1}
+    assert counts == {"alice": 2, "nobody": 2, "carol": 2}
+    assert all(statement.startswith("INSERT INTO audit_events") for statement in queries[1:])
 
 
 # --- the hot-path lookup agrees with the ORM ---------------------------------------------------

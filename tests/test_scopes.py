@@ -24,6 +24,8 @@ CONTRACT = [
     ("/sessions", "account", "account"),
     ("/password", "account", "account"),
     ("/tokens", "account", "account"),
+    ("/events", "account", "account"),
+    ("/audit", "users:read", "users:read"),
 ]
 
 

@@ -9,6 +9,6 @@ blp = Blueprint(
 )
 
 # Each module registers its views on ``blp``.
-from . import login, password, revoke, sessions, tokens  # noqa: E402, F401
+from . import events, login, password, revoke, sessions, tokens  # noqa: E402, F401
 
 __all__ = ["blp"]

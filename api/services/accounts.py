@@ -77,12 +77,13 @@ def create_user(username: str, password: str, is_admin: bool = False) -> User:
     )
     db.session.add(user)
     try:
+        db.session.flush()  # for the id the event names
+        audit("user_created", user_id=user.id, username=normalized, is_admin=is_admin)
         db.session.commit()
     except IntegrityError:
         # Another request took the name between our check and our insert.
         db.session.rollback()
         raise Conflict(f"username {normalized!r} is taken") from None
-    audit("user_created", user_id=user.id, is_admin=is_admin)
     return user
 
 
@@ -164,7 +165,6 @@ def update_user(user: User, changes: dict[str, Any]) -> User:
         revoked = revoke_sessions(user.id)
     if changes.get("is_active") is False:
         tokens_ended = revoke_personal_tokens(user.id)
-    db.session.commit()
     audit(
         "user_changed",
         user_id=user.id,
@@ -172,14 +172,17 @@ def update_user(user: User, changes: dict[str, Any]) -> User:
         sessions_ended=revoked,
         tokens_ended=tokens_ended,
     )
+    db.session.commit()
     return user
 
 
 def delete_user(user: User) -> None:
     """Delete ``user`` with their notes, sessions and personal access tokens, in one
-    transaction."""
+    transaction; their events stay.
+
+    The event keeps the username: once the user is gone, nothing else says whose id it was.
+    """
     _refuse_losing_last_admin(user, "delete")
-    user_id = user.id
+    audit("user_deleted", user_id=user.id, username=user.username)
     db.session.delete(user)
     db.session.commit()
-    audit("user_deleted", user_id=user_id)

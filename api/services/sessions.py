@@ -55,13 +55,13 @@ def authenticate(username: str, password: str, client: Client) -> TokenPair:
     if user is None:
         hashing.verify_dummy(password)
         attempts.record_failure(client.address, key)
-        audit("login", "failure", reason="unknown user", username=clip(username))
+        audit("login", "failure", refused=True, reason="unknown user", username=clip(username))
         raise InvalidCredentials(WRONG_CREDENTIALS)
     verified = hashing.verify(user.password_hash, password)
     if not verified or not user.is_active:
         attempts.record_failure(client.address, key)
         reason = "user deactivated" if verified else "wrong password"
-        audit("login", "failure", user_id=user.id, reason=reason)
+        audit("login", "failure", user_id=user.id, refused=True, reason=reason)
         raise InvalidCredentials(WRONG_CREDENTIALS)
     if hashing.needs_rehash(user.password_hash):
         user.password_hash = hashing.hash(password)
@@ -81,8 +81,8 @@ def authenticate(username: str, password: str, client: Client) -> TokenPair:
     # would cost two more SELECTs for values already at hand.
     pair = _token_pair(login_session)
     with _unless_user_deleted(WRONG_CREDENTIALS):
+        audit("login", user_id=pair.user_id, session_id=pair.session_id)
         db.session.flush()
-    audit("login", user_id=pair.user_id, session_id=pair.session_id)
     return pair
 
 
@@ -125,7 +125,7 @@ def refresh(refresh_token: str) -> TokenPair:
     try:
         claims = tokens.codec().verify(tokens.REFRESH, refresh_token)
     except tokens.TokenError as exc:
-        audit("refresh", "failure", reason=exc.reason)
+        audit("refresh", "failure", refused=True, reason=exc.reason)
         raise InvalidRefreshToken(exc.reason) from None
     now = utcnow()
     active_user = select(User.id).where(User.id == claims.user_id, User.is_active.is_(True))
@@ -143,9 +143,9 @@ def refresh(refresh_token: str) -> TokenPair:
     if swapped != 1:
         db.session.rollback()
         return _refresh_race_or_refuse(claims)
+    audit("refresh", user_id=claims.user_id, session_id=claims.session_id)
     db.session.commit()
     login_session = db.session.get(LoginSession, claims.session_id, populate_existing=True)
-    audit("refresh", user_id=claims.user_id, session_id=claims.session_id)
     return _token_pair(login_session)
 
 
@@ -178,14 +178,15 @@ def _refresh_race_or_refuse(claims: tokens.Claims) -> TokenPair:
     if reason is None and _within_leeway(login_session, claims.generation):
         # No swap and no new generation: the session goes on as one, both tabs in it.
         audit("refresh", user_id=claims.user_id, session_id=claims.session_id, leeway=True)
+        db.session.commit()
         return _token_pair(login_session)
     if reason is None:
         # The session is live, so the token's generation is an old one: it was spent before.
         revoke_session(claims.session_id)
-        db.session.commit()
         audit("refresh_reuse", "revoked", user_id=claims.user_id, session_id=claims.session_id)
+        db.session.commit()
         raise InvalidRefreshToken("refresh token reused; session revoked")
-    audit("refresh", "failure", user_id=claims.user_id, reason=reason)
+    audit("refresh", "failure", user_id=claims.user_id, refused=True, reason=reason)
     raise InvalidRefreshToken(reason)
 
 
@@ -231,13 +232,13 @@ def change_password(user_id: int, session_id: str, current: str, new: str, clien
     attempts.check(client.address, user.username_key)
     if not passwords.hashing().verify(user.password_hash, current):
         attempts.record_failure(client.address, user.username_key)
-        audit("password_changed", "failure", user_id=user_id, session_id=session_id)
+        audit("password_changed", "failure", user_id=user_id, session_id=session_id, refused=True)
         raise Forbidden("current password is wrong")
     check_new_password(new, user.username, field="new_password")
     with _unless_user_deleted("user deleted"):
         user.password_hash = passwords.hashing().hash(new)
         ended = revoke_sessions(user_id, keep_session_id=session_id)
-    audit("password_changed", user_id=user_id, session_id=session_id, sessions_ended=ended)
+        audit("password_changed", user_id=user_id, session_id=session_id, sessions_ended=ended)
 
 
 def prune_sessions() -> int:
@@ -247,6 +248,6 @@ def prune_sessions() -> int:
             or_(LoginSession.revoked_at.is_not(None), LoginSession.expires_at <= utcnow())
         )
     ).rowcount
-    db.session.commit()
     audit("sessions_pruned", sessions_deleted=deleted)
+    db.session.commit()
     return deleted
