@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError as UnknownRevision
 from flask import Flask, current_app
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -39,6 +41,11 @@ BASELINE_REVISION = "0001"
 # Any constant will do: PostgreSQL serializes everyone who takes this advisory lock, so
 # hosts running init-db at the same moment upgrade one after the other, never together.
 MIGRATION_LOCK = 0x7E55E2A
+# Where an app remembers that its database's schema was found ready (``schema_problem``).
+SCHEMA_READY = "tessera.schema_ready"
+# PostgreSQL's undefined_table and undefined_column; SQLite says it in words.
+UNDEFINED_OBJECT_STATES = {"42P01", "42703"}
+SQLITE_MISSING_OBJECT = ("no such table", "no such column", "has no column named")
 # The tables and columns create_all() made before migrations existed.
 BASELINE_TABLES = {
     "users": {
@@ -141,8 +148,11 @@ def init_app(app: Flask) -> None:
 
 
 def create_schema() -> None:
-    """Create the tables that do not exist yet (tests; ``init-db`` runs the migrations)."""
+    """Create the tables and stamp them as the newest revision (tests; init-db migrates)."""
     db.create_all()
+    script = ScriptDirectory.from_config(_alembic_config())
+    with db.engine.begin() as connection:
+        MigrationContext.configure(connection).stamp(script, "head")
 
 
 def _alembic_config():
@@ -158,6 +168,50 @@ def current_revision() -> str | None:
 def head_revision() -> str:
     """Return the newest migration's revision."""
     return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+
+
+def schema_problem() -> str | None:
+    """Say what keeps the database's schema from serving this code, or None if nothing does.
+
+    Ready means at this code's newest revision, or at one it does not know: a newer release
+    ran init-db first, and its migrations keep the older code working. Once ready, the app
+    remembers it and asks the database no more.
+    """
+    if current_app.extensions.get(SCHEMA_READY):
+        return None
+    revision = current_revision()
+    script = ScriptDirectory.from_config(_alembic_config())
+    head = script.get_current_head()
+    if revision is None:
+        if sa.inspect(db.engine).has_table("users"):
+            return "the database schema has no version"
+        return "the database has no schema yet"
+    if revision != head and _known(script, revision):
+        return f"the database schema is at revision {revision}, older than {head}"
+    current_app.extensions[SCHEMA_READY] = True
+    return None
+
+
+def forget_schema_ready() -> None:
+    """Make the next ``schema_problem()`` ask the database again (a table went missing)."""
+    current_app.extensions.pop(SCHEMA_READY, None)
+
+
+def _known(script: ScriptDirectory, revision: str) -> bool:
+    try:
+        return script.get_revision(revision) is not None
+    except UnknownRevision:
+        return False
+
+
+def is_missing_schema_error(error: Exception) -> bool:
+    """Tell whether a database error says a table or column the code uses does not exist."""
+    cause = getattr(error, "orig", None)
+    if getattr(cause, "sqlstate", None) in UNDEFINED_OBJECT_STATES:
+        return True
+    return isinstance(cause, sqlite3.OperationalError) and any(
+        words in str(cause) for words in SQLITE_MISSING_OBJECT
+    )
 
 
 def _unversioned_baseline() -> bool:
