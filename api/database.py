@@ -132,19 +132,37 @@ def _create_private_file(url: str) -> None:
         os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
 
 
+class DatabaseURLError(RuntimeError):
+    """``DATABASE_URL`` names no database this installation can open; the message says why."""
+
+
 def init_app(app: Flask) -> None:
     """Bind SQLAlchemy and the migrations to the app, with per-backend engine options."""
     url = app.config["SQLALCHEMY_DATABASE_URI"]
-    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(
-        url, app.config["SQLALCHEMY_ENGINE_OPTIONS"]
-    )
-    db.init_app(app)
+    try:
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(
+            url, app.config["SQLALCHEMY_ENGINE_OPTIONS"]
+        )
+        db.init_app(app)  # makes the engine: parses the URL and imports the driver
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as exc:
+        raise DatabaseURLError(_unusable_url(url, exc)) from None
     Migrate(app, db, directory=str(MIGRATIONS_DIRECTORY), render_as_batch=True)
     with app.app_context():
         engine: Engine = db.engine
         if engine.dialect.name == "sqlite":
             _create_private_file(url)
             sa.event.listen(engine, "connect", _sqlite_pragmas)
+
+
+def _unusable_url(url: str, error: Exception) -> str:
+    """Say why ``url`` cannot be used, without repeating it (it may hold a password)."""
+    supported = "use sqlite:///PATH or postgresql+psycopg://USER@HOST:PORT/NAME"
+    scheme = url.partition(":")[0]
+    if isinstance(error, ImportError):
+        return f"DATABASE_URL needs a driver that is not installed ({scheme}): {supported}"
+    if isinstance(error, sa.exc.NoSuchModuleError):
+        return f"DATABASE_URL names an unknown kind of database ({scheme}): {supported}"
+    return f"DATABASE_URL is not a database URL: {supported}"
 
 
 def create_schema() -> None:
