@@ -92,7 +92,9 @@ class SchemaUpgrade:
     adopted: bool  # an unversioned create_all() schema was stamped first
 
 
-def engine_options(url: str, configured: dict[str, Any]) -> dict[str, Any]:
+def engine_options(
+    url: str, configured: dict[str, Any], prepare_threshold: int | None = 5
+) -> dict[str, Any]:
     """Return engine options suited to the backend of ``url``; configured ones win."""
     if url.startswith("sqlite"):
         # timeout: how long a writer waits for another to commit (SQLite's busy timeout).
@@ -107,7 +109,13 @@ def engine_options(url: str, configured: dict[str, Any]) -> dict[str, Any]:
             "pool_recycle": 1800,
             "connect_args": {"connect_timeout": 5},
         }
-    return {**options, **configured}
+    options = {**options, **configured}
+    if make_url(url).drivername == "postgresql+psycopg":
+        # None: psycopg never prepares a statement on the server, which PgBouncer in
+        # transaction mode (before 1.21) would hand to a connection that never saw it.
+        connect_args = options.get("connect_args", {})
+        options["connect_args"] = {"prepare_threshold": prepare_threshold, **connect_args}
+    return options
 
 
 def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
@@ -141,7 +149,7 @@ def init_app(app: Flask) -> None:
     url = app.config["SQLALCHEMY_DATABASE_URI"]
     try:
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(
-            url, app.config["SQLALCHEMY_ENGINE_OPTIONS"]
+            url, app.config["SQLALCHEMY_ENGINE_OPTIONS"], app.config["DATABASE_PREPARE_THRESHOLD"]
         )
         db.init_app(app)  # makes the engine: parses the URL and imports the driver
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as exc:
