@@ -1,10 +1,11 @@
 """Tessera's administration tool: ``python manage.py --help``."""
 
+import click
 from flask import Flask
-from flask.cli import FlaskGroup
+from flask.cli import FlaskGroup, ScriptInfo
 
 from api import create_app
-from api.commands import CommandError
+from api.commands import CommandError, failures_explained
 from api.keys import SigningKeyError
 
 
@@ -16,7 +17,20 @@ def create_app_or_explain() -> Flask:
         raise CommandError(str(exc)) from None
 
 
-cli = FlaskGroup(
+class ManageGroup(FlaskGroup):
+    """Flask's command group, where every failure of every command is one line, exit 1."""
+
+    def invoke(self, ctx: click.Context):
+        with failures_explained():
+            return super().invoke(ctx)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        # Flask would print the traceback of an app that cannot be built, then the help.
+        ctx.ensure_object(ScriptInfo).load_app()
+        return super().list_commands(ctx)
+
+
+cli = ManageGroup(
     create_app=create_app_or_explain, help="Administer Tessera: users, sessions, keys."
 )
 

@@ -9,8 +9,9 @@ the transaction ends any other way, the line is dropped with the row. So no chan
 its event, and no row or line tells of a change that was rolled back.
 
 An event with no change to go with it (a refused attempt, an unreachable rate-limit store)
-must outlive the refusal: ``audit(..., refused=True)`` writes it at once, in a transaction of
-its own on another connection, and logs its line when that commits.
+must outlive the refusal: ``audit(..., refused=True)`` writes it at once. The use case has only
+read by then, so the event ends that transaction on the request's own connection; should the
+session hold changes, the event goes in a transaction of its own on another connection.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def audit(
     U+2028) cannot start a new line.
     """
     record = _record(event, outcome, user_id, session_id, fields)
-    if refused:
+    if refused and _holds_changes(db.session):
         with db.engine.begin() as connection:
             result = connection.execute(sa.insert(AuditEvent.__table__), record)
         _publish(result.inserted_primary_key[0], record)
@@ -69,6 +70,16 @@ def audit(
     row = AuditEvent(**record)
     db.session.add(row)
     db.session.info.setdefault(_PENDING, []).append((row, record))
+    if refused:
+        # The use case has only read so far: its transaction ends here, with the event, on
+        # the connection it holds. One connection a request, even when refusing: behind a
+        # pooler in transaction mode, a second one could wait for a server forever.
+        db.session.commit()
+
+
+def _holds_changes(session: Session) -> bool:
+    """Tell whether the session has ORM changes a commit would write."""
+    return bool(session.new or session.dirty or session.deleted)
 
 
 def _record(

@@ -6,16 +6,18 @@ Every failure is one line on stderr and exit code 1, and changes nothing.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+from collections.abc import Iterator
 from datetime import datetime
 
 import click
-from flask import Flask, current_app
+from flask import Flask, current_app, has_app_context
 from flask.cli import AppGroup, with_appcontext
 from marshmallow import ValidationError
 from sqlalchemy import Row
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
 from . import database, keys
 from .database import db
@@ -52,6 +54,50 @@ def fail_cleanly(command):
     return run
 
 
+INIT_DB = "python manage.py init-db"
+
+
+@contextlib.contextmanager
+def failures_explained() -> Iterator[None]:
+    """Turn what any command can meet (no database, no schema yet, no terminal) into one line.
+
+    ``manage.py`` runs every command inside this, so no failure ends in a traceback.
+    """
+    try:
+        yield
+    except click.Abort:
+        raise CommandError("aborted; nothing changed") from None
+    except SQLAlchemyError as exc:
+        if has_app_context():
+            with contextlib.suppress(SQLAlchemyError):
+                db.session.rollback()
+        raise CommandError(_describe_database_error(exc)) from None
+
+
+def _describe_database_error(error: SQLAlchemyError) -> str:
+    cause = getattr(error, "orig", None) or error
+    said = " ".join(str(cause).split()) or type(cause).__name__  # one line, never the SQL
+    if database.is_missing_schema_error(error):
+        with contextlib.suppress(SQLAlchemyError):
+            problem = database.schema_problem()
+            if problem:
+                return f"{problem}: run `{INIT_DB}`"
+        return f"the database lacks what this code uses ({said}): run `{INIT_DB}`"
+    if isinstance(error, OperationalError):
+        url = db.engine.url if has_app_context() else None
+        if url is not None and url.get_backend_name() == "sqlite":
+            return f"cannot open the SQLite database {url.database}: {said}"
+        return f"cannot reach the database: {said}"
+    if isinstance(error, DBAPIError):
+        return f"the database refused the command: {said}"
+    return f"database error: {said}"
+
+
+def stdin_is_a_terminal() -> bool:
+    """Tell whether someone can be asked a question on standard input."""
+    return sys.stdin.isatty()
+
+
 def read_new_password(from_stdin: bool) -> str:
     """Read a password from stdin, or ask twice without echo; never from argv."""
     if from_stdin:
@@ -59,6 +105,8 @@ def read_new_password(from_stdin: bool) -> str:
         if not password:
             raise CommandError("no password on standard input")
         return password
+    if not stdin_is_a_terminal():
+        raise CommandError("no terminal to ask for the password: use --password-stdin")
     return click.prompt("Password", hide_input=True, confirmation_prompt=True)
 
 
@@ -181,6 +229,8 @@ def revoke(username: str) -> None:
 def delete(username: str, yes: bool) -> None:
     """Delete a user with their notes and sessions."""
     user = accounts.get_user(username)
+    if not yes and not stdin_is_a_terminal():
+        raise CommandError("no terminal to ask for confirmation: use --yes")
     if not yes and not click.confirm(f"Delete {user.username!r} with their notes and sessions?"):
         raise CommandError("not deleted")
     accounts.delete_user(user)

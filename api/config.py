@@ -39,6 +39,9 @@ MAX_CONTENT_LENGTH = 1024 * 1024
 SECRET_KEY: str | None = None
 SECRET_KEY_FALLBACKS: list[str] = []
 SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {}
+# psycopg prepares a statement on the server once it has run this many times on a connection;
+# None never prepares (PgBouncer before 1.21 in transaction mode, see README).
+DATABASE_PREPARE_THRESHOLD: int | None = 5
 METRICS_ENABLED = False
 METRICS_ALLOWED_NETWORKS = ["127.0.0.0/8", "::1"]  # who may read GET /metrics
 
@@ -47,6 +50,7 @@ environment_parsers = {
     "SECRET_KEY": str,
     "SECRET_KEY_FALLBACKS": lambda text: [k for k in text.split(",") if k],
     "DATABASE_URL": str,
+    "DATABASE_PREPARE_THRESHOLD": lambda text: None if text.lower() == "none" else int(text),
     "REDIS_URL": str,
     "ACCESS_TOKEN_MAX_AGE": int,
     "REFRESH_TOKEN_MAX_AGE": int,
@@ -91,8 +95,21 @@ def load_config(app: Flask, overrides: dict[str, Any] | None) -> None:
             app.config["SECRET_KEY_FROM_CONFIG"] = True
     if not app.config["DATABASE_URL"]:
         app.config["DATABASE_URL"] = f"sqlite:///{os.path.join(app.instance_path, 'tessera.db')}"
+    app.config["DATABASE_URL"] = normalise_database_url(app.config["DATABASE_URL"])
     app.config["SQLALCHEMY_DATABASE_URI"] = app.config["DATABASE_URL"]
     _check_token_lifetimes(app.config)
+
+
+def normalise_database_url(url: str) -> str:
+    """Spell the common ``postgres://`` and ``postgresql://`` as psycopg 3's URL.
+
+    Hosting platforms hand out ``postgres://``, which SQLAlchemy no longer reads, and a bare
+    ``postgresql://`` would ask for psycopg2, which is not installed.
+    """
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url.removeprefix(prefix)
+    return url
 
 
 def _check_token_lifetimes(config: dict[str, Any]) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError as UnknownRevision
 from flask import Flask, current_app
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
@@ -39,6 +41,11 @@ BASELINE_REVISION = "0001"
 # Any constant will do: PostgreSQL serializes everyone who takes this advisory lock, so
 # hosts running init-db at the same moment upgrade one after the other, never together.
 MIGRATION_LOCK = 0x7E55E2A
+# Where an app remembers that its database's schema was found ready (``schema_problem``).
+SCHEMA_READY = "tessera.schema_ready"
+# PostgreSQL's undefined_table and undefined_column; SQLite says it in words.
+UNDEFINED_OBJECT_STATES = {"42P01", "42703"}
+SQLITE_MISSING_OBJECT = ("no such table", "no such column", "has no column named")
 # The tables and columns create_all() made before migrations existed.
 BASELINE_TABLES = {
     "users": {
@@ -85,7 +92,9 @@ class SchemaUpgrade:
     adopted: bool  # an unversioned create_all() schema was stamped first
 
 
-def engine_options(url: str, configured: dict[str, Any]) -> dict[str, Any]:
+def engine_options(
+    url: str, configured: dict[str, Any], prepare_threshold: int | None = 5
+) -> dict[str, Any]:
     """Return engine options suited to the backend of ``url``; configured ones win."""
     if url.startswith("sqlite"):
         # timeout: how long a writer waits for another to commit (SQLite's busy timeout).
@@ -100,7 +109,13 @@ def engine_options(url: str, configured: dict[str, Any]) -> dict[str, Any]:
             "pool_recycle": 1800,
             "connect_args": {"connect_timeout": 5},
         }
-    return {**options, **configured}
+    options = {**options, **configured}
+    if make_url(url).drivername == "postgresql+psycopg":
+        # None: psycopg never prepares a statement on the server, which PgBouncer in
+        # transaction mode (before 1.21) would hand to a connection that never saw it.
+        connect_args = options.get("connect_args", {})
+        options["connect_args"] = {"prepare_threshold": prepare_threshold, **connect_args}
+    return options
 
 
 def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
@@ -125,13 +140,20 @@ def _create_private_file(url: str) -> None:
         os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
 
 
+class DatabaseURLError(RuntimeError):
+    """``DATABASE_URL`` names no database this installation can open; the message says why."""
+
+
 def init_app(app: Flask) -> None:
     """Bind SQLAlchemy and the migrations to the app, with per-backend engine options."""
     url = app.config["SQLALCHEMY_DATABASE_URI"]
-    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(
-        url, app.config["SQLALCHEMY_ENGINE_OPTIONS"]
-    )
-    db.init_app(app)
+    try:
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(
+            url, app.config["SQLALCHEMY_ENGINE_OPTIONS"], app.config["DATABASE_PREPARE_THRESHOLD"]
+        )
+        db.init_app(app)  # makes the engine: parses the URL and imports the driver
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as exc:
+        raise DatabaseURLError(_unusable_url(url, exc)) from None
     Migrate(app, db, directory=str(MIGRATIONS_DIRECTORY), render_as_batch=True)
     with app.app_context():
         engine: Engine = db.engine
@@ -140,9 +162,23 @@ def init_app(app: Flask) -> None:
             sa.event.listen(engine, "connect", _sqlite_pragmas)
 
 
+def _unusable_url(url: str, error: Exception) -> str:
+    """Say why ``url`` cannot be used, without repeating it (it may hold a password)."""
+    supported = "use sqlite:///PATH or postgresql+psycopg://USER@HOST:PORT/NAME"
+    scheme = url.partition(":")[0]
+    if isinstance(error, ImportError):
+        return f"DATABASE_URL needs a driver that is not installed ({scheme}): {supported}"
+    if isinstance(error, sa.exc.NoSuchModuleError):
+        return f"DATABASE_URL names an unknown kind of database ({scheme}): {supported}"
+    return f"DATABASE_URL is not a database URL: {supported}"
+
+
 def create_schema() -> None:
-    """Create the tables that do not exist yet (tests; ``init-db`` runs the migrations)."""
+    """Create the tables and stamp them as the newest revision (tests; init-db migrates)."""
     db.create_all()
+    script = ScriptDirectory.from_config(_alembic_config())
+    with db.engine.begin() as connection:
+        MigrationContext.configure(connection).stamp(script, "head")
 
 
 def _alembic_config():
@@ -158,6 +194,50 @@ def current_revision() -> str | None:
 def head_revision() -> str:
     """Return the newest migration's revision."""
     return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+
+
+def schema_problem() -> str | None:
+    """Say what keeps the database's schema from serving this code, or None if nothing does.
+
+    Ready means at this code's newest revision, or at one it does not know: a newer release
+    ran init-db first, and its migrations keep the older code working. Once ready, the app
+    remembers it and asks the database no more.
+    """
+    if current_app.extensions.get(SCHEMA_READY):
+        return None
+    revision = current_revision()
+    script = ScriptDirectory.from_config(_alembic_config())
+    head = script.get_current_head()
+    if revision is None:
+        if sa.inspect(db.engine).has_table("users"):
+            return "the database schema has no version"
+        return "the database has no schema yet"
+    if revision != head and _known(script, revision):
+        return f"the database schema is at revision {revision}, older than {head}"
+    current_app.extensions[SCHEMA_READY] = True
+    return None
+
+
+def forget_schema_ready() -> None:
+    """Make the next ``schema_problem()`` ask the database again (a table went missing)."""
+    current_app.extensions.pop(SCHEMA_READY, None)
+
+
+def _known(script: ScriptDirectory, revision: str) -> bool:
+    try:
+        return script.get_revision(revision) is not None
+    except UnknownRevision:
+        return False
+
+
+def is_missing_schema_error(error: Exception) -> bool:
+    """Tell whether a database error says a table or column the code uses does not exist."""
+    cause = getattr(error, "orig", None)
+    if getattr(cause, "sqlstate", None) in UNDEFINED_OBJECT_STATES:
+        return True
+    return isinstance(cause, sqlite3.OperationalError) and any(
+        words in str(cause) for words in SQLITE_MISSING_OBJECT
+    )
 
 
 def _unversioned_baseline() -> bool:

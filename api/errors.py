@@ -18,11 +18,15 @@ from sqlalchemy.orm.exc import ObjectDeletedError, StaleDataError
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import RequestRedirect
 
+from . import database
+
 log = logging.getLogger("tessera")
 
 PROBLEM_JSON = "application/problem+json"
 # RFC 6750 section 3: every 401 names the scheme and realm.
 CHALLENGE = 'Bearer realm="api"'
+SCHEMA_NOT_READY = "The database schema is not ready: run init-db."
+SCHEMA_RETRY_AFTER = 5  # seconds: an init-db takes a few
 
 
 class ProblemSchema(Schema):
@@ -88,6 +92,13 @@ class TooManyAttempts(ServiceError):
 
 class Unavailable(ServiceError):
     status = 503
+
+
+class SchemaNotReady(Unavailable):
+    """The database answers, but its schema is missing or older than the code."""
+
+    def __init__(self) -> None:
+        super().__init__(SCHEMA_NOT_READY, headers={"Retry-After": str(SCHEMA_RETRY_AFTER)})
 
 
 def problem(
@@ -166,9 +177,19 @@ def handle_database_unavailable(error: Exception) -> Response:
     Nothing was committed, so the client may simply retry; a 503 says so, where a 500 would
     claim a bug. The log names the cause without the SQL statement or its parameters.
     """
+    if database.is_missing_schema_error(error):
+        return handle_schema_not_ready(error)
     cause = getattr(error, "orig", None) or error
     log.warning("database unavailable: %s: %s", type(cause).__name__, str(cause)[:200])
     return problem(503, "The database is unavailable; retry shortly.", headers={"Retry-After": "1"})
+
+
+def handle_schema_not_ready(error: Exception) -> Response:
+    """A table or column the code uses is missing: ``init-db`` has not run for this release."""
+    database.forget_schema_ready()  # /health asks the database again
+    cause = getattr(error, "orig", None) or error
+    log.warning("database schema not ready: %s", str(cause).splitlines()[0][:200])
+    return handle_service_error(SchemaNotReady())
 
 
 def handle_row_deleted_meanwhile(error: Exception) -> Response:
@@ -180,6 +201,8 @@ def handle_row_deleted_meanwhile(error: Exception) -> Response:
 def handle_crash(error: Exception) -> Response:
     if isinstance(error, DBAPIError) and error.connection_invalidated:
         return handle_database_unavailable(error)  # the connection dropped mid-request
+    if isinstance(error, DBAPIError) and database.is_missing_schema_error(error):
+        return handle_schema_not_ready(error)  # PostgreSQL's undefined table or column
     log.exception("unhandled error")
     return problem(500, "The server failed to answer; the error was logged.")
 

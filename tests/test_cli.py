@@ -10,6 +10,7 @@ from support import ROOT
 from support.accounts import PASSWORD
 from support.hashing import CHEAP_HASHING_ENV
 
+from api import commands
 from api.database import db
 from api.models import LoginSession, User
 
@@ -19,13 +20,19 @@ def _users(app) -> dict[str, User]:
         return {u.username: u for u in db.session.scalars(db.select(User))}
 
 
+@pytest.fixture
+def terminal(monkeypatch):
+    """Standard input as a terminal: the runner's input answers the prompts."""
+    monkeypatch.setattr(commands, "stdin_is_a_terminal", lambda: True)
+
+
 def _failed(result, message: str) -> None:
     assert result.exit_code == 1
     assert result.stderr.strip() == f"error: {message}"
     assert "Traceback" not in result.output
 
 
-def test_create_user_asks_for_the_password_twice(app, cli, client):
+def test_create_user_asks_for_the_password_twice(app, cli, client, terminal):
     result = cli("users", "create", "alice", "--admin", input=f"{PASSWORD}\n{PASSWORD}\n")
     assert result.exit_code == 0, result.output
     assert PASSWORD not in result.output
@@ -35,7 +42,7 @@ def test_create_user_asks_for_the_password_twice(app, cli, client):
     )
 
 
-def test_create_user_with_mismatched_prompts_asks_again(app, cli):
+def test_create_user_with_mismatched_prompts_asks_again(app, cli, terminal):
     result = cli("users", "create", "alice", input=f"{PASSWORD}\nother\n{PASSWORD}\n{PASSWORD}\n")
     assert result.exit_code == 0
     assert "do not match" in result.output.lower()
@@ -153,7 +160,7 @@ def test_revoke_ends_every_session_of_the_user(client, cli, login, alice):
     assert client.get("/me", headers=second.headers).status_code == 401
 
 
-def test_delete_asks_and_no_keeps_the_user(app, cli, alice):
+def test_delete_asks_and_no_keeps_the_user(app, cli, alice, terminal):
     result = cli("users", "delete", "alice", input="n\n")
     _failed(result, "not deleted")
     assert "alice" in _users(app)

@@ -70,3 +70,33 @@ def test_bad_numbers_in_the_environment_stop_the_start_with_a_clear_message(
     monkeypatch.setenv("ACCESS_TOKEN_MAX_AGE", value)
     with pytest.raises(RuntimeError, match="ACCESS_TOKEN_MAX_AGE"):
         _app(instance)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgres://tessera:secret@db.internal:5432/tessera",
+        "postgresql://tessera:secret@db.internal:5432/tessera",
+        "postgresql+psycopg://tessera:secret@db.internal:5432/tessera",
+    ],
+)
+def test_postgresql_urls_in_their_common_forms_use_psycopg_3(instance, monkeypatch, url):
+    monkeypatch.setenv("DATABASE_URL", url)
+    app = create_app({"SECRET_KEY": "s" * 64}, instance_path=str(instance))
+    expected = "postgresql+psycopg://tessera:secret@db.internal:5432/tessera"
+    assert app.config["DATABASE_URL"] == app.config["SQLALCHEMY_DATABASE_URI"] == expected
+    with app.app_context():
+        from api.database import db
+
+        assert db.engine.dialect.driver == "psycopg"
+
+
+@pytest.mark.parametrize(
+    ("text", "threshold"), [(None, 5), ("none", None), ("None", None), ("2", 2)]
+)
+def test_the_prepare_threshold_reaches_psycopg(instance, monkeypatch, text, threshold):
+    if text is not None:
+        monkeypatch.setenv("DATABASE_PREPARE_THRESHOLD", text)
+    app = _app(instance, DATABASE_URL="postgresql://tessera@db.internal/tessera")
+    connect_args = app.config["SQLALCHEMY_ENGINE_OPTIONS"]["connect_args"]
+    assert connect_args == {"prepare_threshold": threshold, "connect_timeout": 5}

@@ -133,11 +133,10 @@ def cluster(request, tmp_path_factory):
     Each test writes as users of its own and checks only their notes.
     """
     tmp_path = tmp_path_factory.mktemp(f"cluster-{request.param}")
-    with (
-        deployment_for(request.param, tmp_path) as deployment,
-        servers(deployment, 2, workers=2) as pair,
-    ):
-        yield request.param, deployment, pair
+    with deployment_for(request.param, tmp_path) as deployment:
+        deployment.prepare(password=PASSWORD)  # the servers are ready once the schema is
+        with servers(deployment, 2, workers=2) as pair:
+            yield request.param, deployment, pair
 
 
 def log_in_everyone(deployment, port: int, prefix: str) -> list[Ledger]:
