@@ -15,7 +15,7 @@ from support.seeding import add_notes, add_users
 from api import passwords, tokens
 from api.client_info import Client
 from api.database import create_schema
-from api.services import accounts, sessions
+from api.services import accounts, revocation, sessions
 
 
 @dataclass
@@ -50,7 +50,7 @@ def seed(app: Flask, filler_users: int, full: bool) -> Fixture:
     fixture.tokens["few_notes"] = log_in(app, "few-notes").access_token
     revoked = log_in(app, "revoked")
     with app.app_context():
-        sessions.logout(revoked.user_id, revoked.session_id)
+        revocation.logout(revoked.user_id, revoked.session_id)
     fixture.tokens["revoked"] = revoked.access_token
     fixture.tokens["refresh"] = log_in(app, "reader").refresh_token
     fixture.tokens.update(refused_tokens(app, fixture.tokens["valid"]))
