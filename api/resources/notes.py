@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import url_for
 from marshmallow import Schema, fields, validate
 
+from ..dumping import dumped_plainly
 from ..fields import PartialUpdateSchema
 from ..pagination import PaginationSchema, page_of
 from ..security import caller, requires
@@ -15,6 +16,7 @@ TITLE = validate.Length(min=1, max=200)
 BODY = validate.Length(max=10_000)
 
 
+@dumped_plainly
 class NoteSchema(Schema):
     id = fields.Integer(dump_only=True)
     title = fields.String(required=True, validate=TITLE)
