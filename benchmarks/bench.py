@@ -27,7 +27,8 @@ import sqlalchemy as sa  # noqa: E402
 
 import benchmarks  # noqa: E402
 from api.database import db  # noqa: E402
-from benchmarks.app import build_app  # noqa: E402
+from benchmarks import peer  # noqa: E402
+from benchmarks.app import build_app, plain_flask_app  # noqa: E402
 from benchmarks.in_process import QueryCounter, in_process_cases, measure  # noqa: E402
 from benchmarks.over_http import measure_http, print_http  # noqa: E402
 from benchmarks.report import check_targets, print_table, print_targets, summarise  # noqa: E402
@@ -73,6 +74,8 @@ def environment() -> dict[str, Any]:
         "itsdangerous",
         "argon2-cffi",
         "gunicorn",
+        "Flask-JWT-Extended",
+        "PyJWT",
     ]
     return {
         "python": platform.python_version(),
@@ -131,14 +134,24 @@ def run(args: argparse.Namespace, secret_key: str, work: Path, urls: tuple[str, 
         f"seeded in {time.perf_counter() - started:.1f} s "
         f"(1,000 and {args.large_users:,} users; 10,000 notes)"
     )
-    cases = in_process_cases(main_fixture, large_fixture)
-    counter = QueryCounter([main_app, large_app])
+    peer_app = peer.peer_app(urls[0], secret_key)
+    plain_app = plain_flask_app()
+    cases = in_process_cases(
+        main_fixture, large_fixture, plain_app, peer_app, peer.peer_token(peer_app, "reader")
+    )
+    engines = []
+    for app in (main_app, large_app):
+        with app.app_context():
+            engines.append(db.engine)
+    with peer_app.app_context():
+        engines.append(peer.db.engine)
+    counter = QueryCounter(engines)
     for case in cases:  # warm up, and reach the steady state (last_used_at just written)
         case.run_once()
     queries = {c.name: counter.during(c) for c in cases if c.app is not None}
     samples = measure(cases, args.rounds, args.scale, args.seed)
     summary = summarise(samples, queries)
-    targets = check_targets(summary)
+    targets = check_targets(summary, main_fixture.unavailable)
     print_table(f"in process ({args.rounds} rounds, interleaved; per request)", summary)
     print_targets(targets)
     result: dict[str, Any] = {
@@ -161,6 +174,7 @@ def run(args: argparse.Namespace, secret_key: str, work: Path, urls: tuple[str, 
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
+    peer.dispose(peer_app)
     return result
 
 
