@@ -21,7 +21,7 @@ def secure_headers(response: Response) -> Response:
     headers = response.headers
     # Nearly every answer has set none of them: append all five at once, with no search for
     # each one (Werkzeug scans the whole list on every ``headers[name] = value``).
-    if not any(name.lower() in _NAMES for name in headers.keys()):
+    if not any(name.lower() in _NAMES for name, _ in headers):
         headers.extend(_DEFAULTS)
         return response
     headers["X-Content-Type-Options"] = "nosniff"
