@@ -48,6 +48,10 @@ threads = int(os.environ.get("GUNICORN_THREADS") or 8)
 # twice the CPUs plus one processes keep the CPUs busy. Without Redis each process counts on
 # its own, so the default is one process, whose counters are exact. WEB_CONCURRENCY (as on
 # most PaaS) or -w overrides, and ``when_ready`` says loudly what that costs.
+# Measured on two cores (``benchmarks/bench.py --gunicorn-matrix``, README "Performance"):
+# gthread serves more than sync at every process count that matters here; on PostgreSQL five
+# gthread processes served GET /me best; the one process without Redis costs GET /me about a
+# tenth of its requests per second on SQLite and about a third on PostgreSQL.
 workers = int(
     os.environ.get("WEB_CONCURRENCY") or (2 * _cpu_count() + 1 if _shared_counters else 1)
 )
