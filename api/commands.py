@@ -1,4 +1,5 @@
-"""The administrator's CLI: ``init-db`` and the ``users``, ``sessions`` and ``secret`` groups.
+"""The administrator's CLI: ``init-db`` and the ``users``, ``sessions``, ``tokens`` and ``secret``
+groups.
 
 Every failure is one line on stderr and exit code 1, and changes nothing.
 """
@@ -11,15 +12,18 @@ import sys
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
+from sqlalchemy.exc import SQLAlchemyError
 
 from . import database, keys
 from .database import db
-from .errors import ServiceError
-from .models import LoginSession, Note, User
-from .services import accounts, revocation, sessions
+from .errors import NotFound, ServiceError
+from .models import LoginSession, Note, PersonalToken, User
+from .routing import MAX_ID
+from .services import accounts, personal_tokens, revocation, sessions
 
 users = AppGroup("users", help="Create, list and change user accounts.")
 sessions_group = AppGroup("sessions", help="Look after login session records.")
+tokens_group = AppGroup("tokens", help="List and end personal access tokens.")
 secret = AppGroup("secret", help="Rotate the token signing key.")
 
 
@@ -100,11 +104,21 @@ def list_users(as_json: bool) -> None:
         for record in records:
             click.echo(json.dumps(record))
         return
-    columns = ["id", "username", "is_admin", "is_active", "created_at", "last_login_at"]
-    rows = [[str(r[c]) if r[c] is not None else "-" for c in columns] for r in records]
+    _echo_table(["id", "username", "is_admin", "is_active", "created_at", "last_login_at"], records)
+
+
+def _echo_table(columns: list[str], records: list[dict]) -> None:
+    """Print ``records`` as a table of ``columns``, a header first; a missing value is ``-``."""
+    rows = [[_cell(r[c]) for c in columns] for r in records]
     widths = [max([len(c), *(len(row[i]) for row in rows)]) for i, c in enumerate(columns)]
     for row in [columns, *rows]:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)).rstrip())
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "-"
+    return ",".join(value) if isinstance(value, list) else str(value)
 
 
 @users.command("set-password")
@@ -150,9 +164,9 @@ for _name, _field, _value, _done, _help in [
 @click.argument("username")
 @fail_cleanly
 def revoke(username: str) -> None:
-    """End every session of a user."""
-    ended = revocation.end_all_sessions(accounts.get_user(username).id)
-    click.echo(f"{ended} session(s) ended")
+    """End every session and every personal access token of a user."""
+    ended, tokens_ended = revocation.end_all_credentials(accounts.get_user(username).id)
+    click.echo(f"{ended} session(s) and {tokens_ended} personal access token(s) ended")
 
 
 @users.command("delete")
@@ -174,10 +188,60 @@ def prune() -> None:
     click.echo(f"{sessions.prune_sessions()} session record(s) deleted")
 
 
+def _token_record(record: PersonalToken, username: str) -> dict:
+    return {
+        "id": record.id,
+        "user": username,
+        "name": record.name,
+        "scopes": record.scope_list,
+        "expires_at": record.expires_at.isoformat(),
+        "last_used_at": record.last_used_at.isoformat() if record.last_used_at else None,
+        "key_id": record.key_id,
+    }
+
+
+@tokens_group.command("list")
+@click.argument("username", required=False)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object a line.")
+@fail_cleanly
+def list_tokens(username: str | None, as_json: bool) -> None:
+    """List live personal access tokens, of one user or of all; never a token itself."""
+    user_id = accounts.get_user(username).id if username is not None else None
+    records = [_token_record(*found) for found in personal_tokens.all_live_tokens(user_id)]
+    if as_json:
+        for record in records:
+            click.echo(json.dumps(record))
+        return
+    _echo_table(["id", "user", "name", "scopes", "expires_at", "last_used_at", "key_id"], records)
+
+
+@tokens_group.command("revoke")
+@click.argument("token_id")
+@fail_cleanly
+def revoke_token(token_id: str) -> None:
+    """End one personal access token, named by the id ``tokens list`` shows."""
+    if not token_id.isdigit() or not 1 <= int(token_id) <= MAX_ID:
+        raise NotFound("no such personal access token")
+    record = personal_tokens.revoke_personal_token(int(token_id))
+    click.echo(f"personal access token {record.id} ({record.name!r}) ended")
+
+
 @secret.command("rotate")
-@click.option("--drop-old", is_flag=True, help="Remove keys no live token can name any more.")
+@click.option(
+    "--drop-old",
+    is_flag=True,
+    help=(
+        "Remove keys no live token can name any more: those replaced longer ago than the "
+        "longest session token lifetime, unless a live personal access token was signed "
+        "with them."
+    ),
+)
 def rotate(drop_old: bool) -> None:
-    """Add a new signing key; older keys keep verifying the tokens they signed."""
+    """Add a new signing key; older keys keep verifying the tokens they signed.
+
+    A personal access token lives up to PERSONAL_TOKEN_MAX_AGE, so --drop-old keeps every
+    key a live one was signed with (revoke such tokens to let their key go).
+    """
     config = current_app.config
     if config["SECRET_KEY_FROM_CONFIG"]:
         raise CommandError(
@@ -185,18 +249,32 @@ def rotate(drop_old: bool) -> None:
             "and SECRET_KEY_FALLBACKS"
         )
     try:
+        # Asked first, so that a database that cannot answer leaves the keys as they were.
+        in_use = personal_tokens.key_ids_in_use() if drop_old else set()
+    except SQLAlchemyError:
+        raise CommandError(
+            "the database cannot say which keys live personal access tokens need; "
+            "no key was added or dropped"
+        ) from None
+    try:
         count = keys.rotate_key(current_app.instance_path)
         click.echo(f"new signing key added; {count} key(s) held; restart the server to use it")
         if drop_old:
             longest = max(config["ACCESS_TOKEN_MAX_AGE"], config["REFRESH_TOKEN_MAX_AGE"])
-            dropped = keys.drop_old_keys(current_app.instance_path, longest)
+            dropped = keys.drop_old_keys(current_app.instance_path, longest, in_use)
             click.echo(f"{dropped} old key(s) dropped")
     except keys.SigningKeyError as exc:
         raise CommandError(str(exc)) from None
 
 
 def shell_context() -> dict:
-    return {"db": db, "User": User, "LoginSession": LoginSession, "Note": Note}
+    return {
+        "db": db,
+        "User": User,
+        "LoginSession": LoginSession,
+        "Note": Note,
+        "PersonalToken": PersonalToken,
+    }
 
 
 def init_app(app: Flask) -> None:
@@ -204,5 +282,6 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(init_db)
     app.cli.add_command(users)
     app.cli.add_command(sessions_group)
+    app.cli.add_command(tokens_group)
     app.cli.add_command(secret)
     app.shell_context_processor(shell_context)

@@ -13,6 +13,13 @@ from flask import Flask
 ACCESS_TOKEN_MAX_AGE = 15 * 60
 REFRESH_TOKEN_MAX_AGE = 14 * 24 * 3600
 SESSION_MAX_AGE = 30 * 24 * 3600
+# A refresh token spent this many seconds ago or less, presented again, is a client race
+# (two tabs, a retry after a lost answer), not a theft: 0 treats every reuse as theft.
+REFRESH_REUSE_LEEWAY = 10
+# How recent a login must be for an operation marked fresh (RFC 9470's max_age).
+REAUTH_MAX_AGE = 600
+PERSONAL_TOKEN_DEFAULT_AGE = 30 * 24 * 3600
+PERSONAL_TOKEN_MAX_AGE = 365 * 24 * 3600
 DATABASE_URL: str | None = None  # default: SQLite file in the instance folder
 REDIS_URL: str | None = None
 TOKEN_QUERY_PARAM: str | None = None
@@ -42,6 +49,10 @@ environment_parsers = {
     "ACCESS_TOKEN_MAX_AGE": int,
     "REFRESH_TOKEN_MAX_AGE": int,
     "SESSION_MAX_AGE": int,
+    "REFRESH_REUSE_LEEWAY": int,
+    "REAUTH_MAX_AGE": int,
+    "PERSONAL_TOKEN_DEFAULT_AGE": int,
+    "PERSONAL_TOKEN_MAX_AGE": int,
     "TOKEN_QUERY_PARAM": str,
     "LOGIN_RATE_LIMIT": str,
     "RATE_LIMIT_FAIL_OPEN": lambda text: text.lower() in {"1", "true", "yes", "on"},
@@ -82,6 +93,17 @@ def load_config(app: Flask, overrides: dict[str, Any] | None) -> None:
 
 
 def _check_token_lifetimes(config: dict[str, Any]) -> None:
-    for name in ("ACCESS_TOKEN_MAX_AGE", "REFRESH_TOKEN_MAX_AGE", "SESSION_MAX_AGE"):
+    for name in (
+        "ACCESS_TOKEN_MAX_AGE",
+        "REFRESH_TOKEN_MAX_AGE",
+        "SESSION_MAX_AGE",
+        "REAUTH_MAX_AGE",
+        "PERSONAL_TOKEN_DEFAULT_AGE",
+        "PERSONAL_TOKEN_MAX_AGE",
+    ):
         if int(config[name]) <= 0:
             raise RuntimeError(f"{name} must be a positive number of seconds")
+    if int(config["REFRESH_REUSE_LEEWAY"]) < 0:
+        raise RuntimeError("REFRESH_REUSE_LEEWAY must be 0 (off) or a number of seconds")
+    if int(config["PERSONAL_TOKEN_DEFAULT_AGE"]) > int(config["PERSONAL_TOKEN_MAX_AGE"]):
+        raise RuntimeError("PERSONAL_TOKEN_DEFAULT_AGE must not exceed PERSONAL_TOKEN_MAX_AGE")

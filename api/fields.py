@@ -1,4 +1,5 @@
-"""Fields and base schemas both blueprints use: strict types, usernames, passwords, PATCH."""
+"""Fields and base schemas both blueprints use: strict types, usernames, passwords, PATCH,
+token lifetimes."""
 
 from __future__ import annotations
 
@@ -34,6 +35,14 @@ class StrictInteger(fields.Integer):
         if type(value) is not int:
             raise self.make_error("invalid", input=value)
         return value
+
+
+class TokenLifetime(StrictInteger):
+    """A personal access token's lifetime in seconds, at least 1. The upper bound is the
+    configured ``PERSONAL_TOKEN_MAX_AGE``: the service's to check, the document's to show."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(validate=validate.Range(min=1), **kwargs)
 
 
 class Username(fields.String):

@@ -11,10 +11,13 @@ import json
 import os
 import secrets
 import tempfile
+from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask import Flask
+
+from .tokens import key_id
 
 KEY_FILE = "secret_keys.json"
 WELL_KNOWN_KEYS = {"", "dev", "secret", "changeme", "change-me", "secret-key", "your-secret-key"}
@@ -100,14 +103,22 @@ def rotate_key(instance_path: str) -> int:
     return len(keys)
 
 
-def drop_old_keys(instance_path: str, longest_token_lifetime: int) -> int:
-    """Remove fallback keys no live token can name any more; return how many went."""
+def drop_old_keys(
+    instance_path: str, longest_token_lifetime: int, key_ids_in_use: Collection[str] = ()
+) -> int:
+    """Remove fallback keys no live token can name any more; return how many went.
+
+    A key stays while a session token it signed may still live (its successor is younger
+    than ``longest_token_lifetime``) or while a live personal access token names it
+    (``key_ids_in_use``): PATs live up to a year, far longer than any session token.
+    """
     keys = read_key_file(instance_path)
     cutoff = datetime.now(UTC) - timedelta(seconds=longest_token_lifetime)
     kept = [
         key
         for key, successor in itertools.pairwise(keys)
         if datetime.fromisoformat(successor["created_at"]) > cutoff
+        or key_id(key["secret"]) in key_ids_in_use
     ] + keys[-1:]
     if len(kept) != len(keys):
         _replace_key_file(instance_path, kept)

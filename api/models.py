@@ -1,4 +1,7 @@
-"""The database tables: users, their login sessions and their notes. No HTTP, no tokens."""
+"""The database tables: users, their login sessions, personal access tokens and notes.
+
+No HTTP, and no token: a row names a token's id, never holds the token.
+"""
 
 from __future__ import annotations
 
@@ -47,17 +50,34 @@ class UTCDateTime(TypeDecorator):
         return value.astimezone(UTC)
 
 
+def _refusal(
+    what: str,
+    revoked_at: datetime | None,
+    expires_at: datetime,
+    user_is_active: bool,
+    now: datetime,
+) -> str | None:
+    if revoked_at is not None:
+        return f"{what} revoked"
+    if expires_at <= now:
+        return f"{what} expired"
+    if not user_is_active:
+        return "user deactivated"
+    return None
+
+
 def session_refusal(
     revoked_at: datetime | None, expires_at: datetime, user_is_active: bool, now: datetime
 ) -> str | None:
     """Say why a login session admits no token at ``now``, or None when it does."""
-    if revoked_at is not None:
-        return "session revoked"
-    if expires_at <= now:
-        return "session expired"
-    if not user_is_active:
-        return "user deactivated"
-    return None
+    return _refusal("session", revoked_at, expires_at, user_is_active, now)
+
+
+def personal_token_refusal(
+    revoked_at: datetime | None, expires_at: datetime, user_is_active: bool, now: datetime
+) -> str | None:
+    """Say why a personal access token is refused at ``now``, or None when it is not."""
+    return _refusal("token", revoked_at, expires_at, user_is_active, now)
 
 
 class User(db.Model):
@@ -82,6 +102,9 @@ class User(db.Model):
     notes: Mapped[list[Note]] = relationship(
         back_populates="owner", cascade="all, delete-orphan", passive_deletes=True
     )
+    personal_tokens: Mapped[list[PersonalToken]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
+    )
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.username!r}>"
@@ -101,6 +124,8 @@ class LoginSession(db.Model):
     user_agent: Mapped[str] = mapped_column(String(255), default="")
     # Which refresh token is the live one: bumped by every refresh, never the token itself.
     refresh_generation: Mapped[int] = mapped_column(Integer, default=0)
+    # When the generation last moved: a spent token presented soon after is a client race.
+    refreshed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     user: Mapped[User] = relationship(back_populates="sessions")
 
@@ -108,6 +133,37 @@ class LoginSession(db.Model):
 
     def __repr__(self) -> str:
         return f"<LoginSession {self.id} user={self.user_id}>"
+
+
+class PersonalToken(db.Model):
+    """A personal access token's record: named, scoped, expiring. Never the token itself:
+    the token names this row's id, and its signature proves it was made here."""
+
+    __tablename__ = "personal_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    # Space-separated, as OAuth writes scopes; what the user's role allows now still applies.
+    scopes: Mapped[str] = mapped_column(String(100))
+    # The signing key's public id: ``secret rotate --drop-old`` keeps keys live tokens name.
+    key_id: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    user: Mapped[User] = relationship(back_populates="personal_tokens")
+
+    __table_args__ = (Index("ix_personal_tokens_user_created", "user_id", "created_at"),)
+
+    @property
+    def scope_list(self) -> list[str]:
+        """The stored scopes, sorted."""
+        return sorted(self.scopes.split())
+
+    def __repr__(self) -> str:
+        return f"<PersonalToken {self.id} user={self.user_id}>"
 
 
 class Note(db.Model):

@@ -4,6 +4,11 @@ flask-smorest documents each view's success response and request body from the s
 the views validate with. The rest is read here, operation by operation, from the view's own
 decorators: every error status it can answer (as problem+json) from its shape, its guard
 (``security.requires``) and its ``@raises``, and the bearer scheme where it has a guard.
+
+The scope an operation needs is named in an ``x-required-scope`` extension and in its
+description, not in its security requirement: OpenAPI 3.0 says the list of a requirement
+MUST be empty for an ``http`` scheme (only ``oauth2`` and ``openIdConnect`` schemes list
+scopes there), so ``[{"bearerAuth": []}]`` stays as it is.
 """
 
 from __future__ import annotations
@@ -20,8 +25,9 @@ from werkzeug.routing import Rule
 
 from . import __version__
 from .errors import ProblemSchema
-from .fields import NewPassword, PartialUpdateSchema
+from .fields import NewPassword, PartialUpdateSchema, TokenLifetime
 from .passwords import MAX_PASSWORD_LENGTH
+from .scopes import DESCRIPTIONS
 from .security import access_of
 from .views import declared_errors
 
@@ -32,8 +38,15 @@ NO_NUL = "^[^\\u0000]*$"
 
 _ERROR_DESCRIPTIONS = {
     400: "The body is not JSON, not a JSON object, or holds a NUL character.",
-    401: "No valid access token (or, on /login and /refresh, no valid credentials).",
-    403: "Authenticated, but not allowed.",
+    401: (
+        "No valid bearer token (or, on /login and /refresh, no valid credentials); on an "
+        "operation that needs a fresh login, a login older than `REAUTH_MAX_AGE` "
+        '(`error="insufficient_user_authentication"`, RFC 9470).'
+    ),
+    403: (
+        "Authenticated, but not allowed: the token lacks the operation's scope "
+        '(`error="insufficient_scope"` in `WWW-Authenticate`), or the use case refuses.'
+    ),
     404: "No such resource, or not the caller's.",
     409: "The change conflicts with the current state.",
     413: "The body is larger than 1 MiB.",
@@ -47,6 +60,15 @@ _HEADERS = {
     401: {
         "WWW-Authenticate": {
             "description": 'The RFC 6750 challenge, `Bearer realm="api"` and why a token failed.',
+            "schema": {"type": "string"},
+        }
+    },
+    403: {
+        "WWW-Authenticate": {
+            "description": (
+                'When the token lacks the scope: `Bearer realm="api", '
+                'error="insufficient_scope", scope="<the scope>"`.'
+            ),
             "schema": {"type": "string"},
         }
     },
@@ -76,7 +98,7 @@ def error_statuses(view: Callable[..., Any], rule: Rule, operation: dict) -> set
     access = access_of(view)
     if access is not None:
         statuses.add(401)
-        if access.admin:
+        if access.scope is not None:
             statuses.add(403)
     return statuses
 
@@ -94,7 +116,12 @@ class CompleteDocument(BasePlugin):
             {
                 "type": "http",
                 "scheme": "bearer",
-                "description": "The `access_token` from `POST /login` or `POST /refresh`.",
+                "description": (
+                    "The `access_token` from `POST /login` or `POST /refresh`, or a personal "
+                    "access token from `POST /tokens`. Each operation names the scope it "
+                    "needs in `x-required-scope`; the scopes:\n\n"
+                    + "\n".join(f"- `{name}`: {text}" for name, text in DESCRIPTIONS.items())
+                ),
             },
         )
         spec.components.schema("Problem", schema=ProblemSchema)
@@ -108,6 +135,7 @@ class CompleteDocument(BasePlugin):
             spec.components.response(response_name(status), response, lazy=True)
         marshmallow_plugin = next(p for p in spec.plugins if isinstance(p, MarshmallowPlugin))
         marshmallow_plugin.converter.add_attribute_function(self._new_password_properties())
+        marshmallow_plugin.converter.add_attribute_function(self._token_lifetime_properties())
 
     def _new_password_properties(self) -> Callable[..., dict]:
         minimum = int(self.app.config["PASSWORD_MIN_LENGTH"])
@@ -123,6 +151,14 @@ class CompleteDocument(BasePlugin):
             return {"minLength": minimum, "description": rules}
 
         return new_password_properties
+
+    def _token_lifetime_properties(self) -> Callable[..., dict]:
+        longest = int(self.app.config["PERSONAL_TOKEN_MAX_AGE"])
+
+        def token_lifetime_properties(converter, field, **kwargs) -> dict:
+            return {"maximum": longest} if isinstance(field, TokenLifetime) else {}
+
+        return token_lifetime_properties
 
     def schema_helper(self, name: str, definition: dict, **kwargs: Any) -> dict | None:
         schema = kwargs.get("schema")
@@ -147,9 +183,26 @@ class CompleteDocument(BasePlugin):
                 if str(status) not in responses or status == 422:
                     responses[str(status)] = response_name(status)
             operation["responses"] = dict(sorted(responses.items()))
-            if access_of(view) is not None:
+            access = access_of(view)
+            if access is not None:
                 operation["security"] = [{BEARER: []}]
+                self._name_the_access(operation, access)
             self._forbid_nul_in_body(operation)
+
+    def _name_the_access(self, operation: dict, access: Any) -> None:
+        """Say in the operation which scope it needs and whether the login must be fresh."""
+        notes = []
+        if access.scope is not None:
+            operation["x-required-scope"] = access.scope
+            notes.append(f"Scope: `{access.scope}`.")
+        else:
+            notes.append("Any valid token: no particular scope.")
+        if access.fresh:
+            max_age = int(self.app.config["REAUTH_MAX_AGE"])
+            operation["x-max-authentication-age"] = max_age
+            notes.append(f"Needs a login at most {max_age} seconds old (RFC 9470).")
+        description = operation.get("description", "")
+        operation["description"] = "\n\n".join(filter(None, [description, " ".join(notes)]))
 
     def _forbid_nul_in_body(self, operation: dict) -> None:
         """Give each free-text field of the operation's body the pattern the parser enforces."""

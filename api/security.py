@@ -2,8 +2,10 @@
 
 Bearer tokens are the only way in: no cookie session, no remember-me cookie. One Flask-Login
 request loader checks a token's form, signature, expiry and kind without the database, then
-loads the user and the session in one statement. Views say what they need with ``requires``,
-which also marks them, so the OpenAPI document and the tests read the mark instead of guessing.
+loads the user with the login session (an access token) or with the personal access token's
+row (a PAT) in one statement. Views say what they need with ``requires``: the scope, and
+whether the login must be fresh. It also marks them, so the OpenAPI document and the tests
+read the mark instead of guessing.
 """
 
 from __future__ import annotations
@@ -20,10 +22,17 @@ from flask.sessions import SessionInterface
 from flask_login import LoginManager, login_required
 from sqlalchemy import Connection, bindparam, select, update
 
-from . import tokens
+from . import scopes, tokens
 from .database import db
-from .errors import CHALLENGE, Forbidden, problem
-from .models import LoginSession, User, session_refusal, utcnow
+from .errors import CHALLENGE, Forbidden, InvalidCredentials, problem
+from .models import (
+    LoginSession,
+    PersonalToken,
+    User,
+    personal_token_refusal,
+    session_refusal,
+    utcnow,
+)
 from .views import unwrapped
 
 View = TypeVar("View", bound=Callable[..., Any])
@@ -31,42 +40,66 @@ View = TypeVar("View", bound=Callable[..., Any])
 # RFC 6750 section 2.1: the scheme (any case), one space, a b64token.
 _BEARER = re.compile(r"[Bb][Ee][Aa][Rr][Ee][Rr] ([A-Za-z0-9\-._~+/]+=*)")
 
-# One statement loads user and session together: the only query a valid token costs. It is
-# built from the tables, not the mapped classes, so it runs as plain Core on a pooled
-# connection: no ORM session to open and close and no ORM compile step on every request.
+# One statement loads the user with the session (or the PAT's row) together: the only query a
+# valid token costs. It is built from the tables, not the mapped classes, so it runs as plain
+# Core on a pooled connection: no ORM session to open and close and no ORM compile step on
+# every request. Each looks its row up by primary key.
 _USERS = User.__table__
-_SESSIONS = LoginSession.__table__
-_PRINCIPAL_QUERY = (
-    select(
-        _USERS.c.id,
-        _USERS.c.username,
-        _USERS.c.is_admin,
-        _USERS.c.is_active,
-        _USERS.c.created_at,
-        _SESSIONS.c.user_id.label("session_user_id"),
-        _SESSIONS.c.expires_at,
-        _SESSIONS.c.revoked_at,
-        _SESSIONS.c.last_used_at,
+
+
+def _principal_query(table, *columns):
+    """The user's public fields with ``table``'s row (a session or a PAT) of that id."""
+    return (
+        select(
+            _USERS.c.id,
+            _USERS.c.username,
+            _USERS.c.is_admin,
+            _USERS.c.is_active,
+            _USERS.c.created_at,
+            table.c.user_id.label("owner_id"),
+            table.c.expires_at,
+            table.c.revoked_at,
+            table.c.last_used_at,
+            *columns,
+        )
+        .select_from(table.join(_USERS, _USERS.c.id == table.c.user_id))
+        .where(table.c.id == bindparam("row_id"))
     )
-    .select_from(_SESSIONS.join(_USERS, _USERS.c.id == _SESSIONS.c.user_id))
-    .where(_SESSIONS.c.id == bindparam("session_id"))
-)
-_TOUCH = (
-    update(_SESSIONS)
-    .where(_SESSIONS.c.id == bindparam("session_id"))
-    .values(last_used_at=bindparam("now"))
-)
+
+
+def _touch_statement(table):
+    """Record the use of ``table``'s row of that id."""
+    return (
+        update(table).where(table.c.id == bindparam("row_id")).values(last_used_at=bindparam("now"))
+    )
+
+
+_SESSIONS = LoginSession.__table__
+_PERSONAL = PersonalToken.__table__
+_PRINCIPAL_QUERY = _principal_query(_SESSIONS, _SESSIONS.c.created_at.label("authenticated_at"))
+_PERSONAL_PRINCIPAL_QUERY = _principal_query(_PERSONAL, _PERSONAL.c.scopes)
+_TOUCH_SESSION = _touch_statement(_SESSIONS)
+_TOUCH_PERSONAL = _touch_statement(_PERSONAL)
 
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """The authenticated caller: the user's public fields and the session in use."""
+    """The authenticated caller: the user's public fields, the credential in use, its scopes.
+
+    A session token sets ``session_id``; a personal access token sets ``token_id`` and leaves
+    ``session_id`` None. Only session tokens carry ``account``, so a view that needs it can
+    count on a session.
+    """
 
     id: int
     username: str
     is_admin: bool
     created_at: datetime
-    session_id: str
+    session_id: str | None
+    scopes: tuple[str, ...] = ()  # sorted
+    token_id: int | None = None
+    # When the user last proved themselves in this session (None for a PAT).
+    authenticated_at: datetime | None = None
     is_active: bool = True
     is_authenticated: bool = True
     is_anonymous: bool = False
@@ -98,34 +131,67 @@ def load_principal(request: Request) -> Principal | None:
         token = bearer_token(request)
         if token is None:
             return None
-        claims = tokens.codec().verify(tokens.ACCESS, token)
+        claims = tokens.codec().verify(tokens.BEARER_KINDS, token)
     except tokens.TokenError as exc:
         g.token_refusal = exc.reason
         return None
+    if isinstance(claims, tokens.PersonalClaims):
+        principal = _load(_PERSONAL_PRINCIPAL_QUERY, _TOUCH_PERSONAL, claims.token_id, claims)
+    else:
+        principal = _load(_PRINCIPAL_QUERY, _TOUCH_SESSION, claims.session_id, claims)
+    g.principal = principal
+    return principal
+
+
+def _load(query, touch, row_id, claims) -> Principal | None:
+    """Run the one statement for the token's row; refuse, or record use and say who it is."""
     with db.engine.connect() as connection:
-        row = connection.execute(_PRINCIPAL_QUERY, {"session_id": claims.session_id}).first()
+        row = connection.execute(query, {"row_id": row_id}).first()
         now = utcnow()
         reason = _refusal(row, claims, now)
         if reason:
             g.token_refusal = reason
             return None
-        _touch(connection, claims.session_id, row.last_used_at, now)
-    g.principal = Principal(row.id, row.username, row.is_admin, row.created_at, claims.session_id)
-    return g.principal
+        _touch(connection, touch, row_id, row.last_used_at, now)
+    if isinstance(claims, tokens.PersonalClaims):
+        # What the token was made with, cut to what the user's role allows now.
+        granted = scopes.parse(row.scopes) & scopes.granted_by_role(row.is_admin)
+        return Principal(
+            row.id,
+            row.username,
+            row.is_admin,
+            row.created_at,
+            None,
+            tuple(sorted(granted)),
+            token_id=claims.token_id,
+        )
+    return Principal(
+        row.id,
+        row.username,
+        row.is_admin,
+        row.created_at,
+        claims.session_id,
+        tuple(sorted(scopes.granted_by_role(row.is_admin))),
+        authenticated_at=row.authenticated_at,
+    )
 
 
-def _refusal(row, claims: tokens.Claims, now: datetime) -> str | None:
-    if row is None or row.session_user_id != claims.user_id:
-        return "session not found"
-    return session_refusal(row.revoked_at, row.expires_at, row.is_active, now)
+def _refusal(row, claims: tokens.Claims | tokens.PersonalClaims, now: datetime) -> str | None:
+    personal = isinstance(claims, tokens.PersonalClaims)
+    if row is None or row.owner_id != claims.user_id:
+        return "token not found" if personal else "session not found"
+    refusal = personal_token_refusal if personal else session_refusal
+    return refusal(row.revoked_at, row.expires_at, row.is_active, now)
 
 
-def _touch(connection: Connection, session_id: str, last_used_at: datetime, now: datetime) -> None:
-    """Record use of the session, at most once per ``LAST_USED_RESOLUTION`` seconds."""
+def _touch(
+    connection: Connection, touch, row_id, last_used_at: datetime | None, now: datetime
+) -> None:
+    """Record use of the session or PAT, at most once per ``LAST_USED_RESOLUTION`` seconds."""
     resolution = timedelta(seconds=current_app.config["LAST_USED_RESOLUTION"])
-    if now - last_used_at < resolution:
+    if last_used_at is not None and now - last_used_at < resolution:
         return
-    connection.execute(_TOUCH, {"session_id": session_id, "now": now})
+    connection.execute(touch, {"row_id": row_id, "now": now})
     connection.commit()
 
 
@@ -145,18 +211,24 @@ def caller() -> Principal | None:
 
 @dataclass(frozen=True, slots=True)
 class Access:
-    """What a view asks of its caller: a valid token, and admin rights if ``admin``."""
+    """What a view asks of its caller: a valid token carrying ``scope`` (any valid token when
+    None) and, if ``fresh``, a login at most ``REAUTH_MAX_AGE`` seconds old."""
 
-    admin: bool = False
+    scope: str | None = None
+    fresh: bool = False
 
 
-def requires(*, admin: bool = False) -> Callable[[View], View]:
-    """Let through callers with a valid token (and admin rights, if asked); mark the view.
+def requires(scope: str | None = None, *, fresh: bool = False) -> Callable[[View], View]:
+    """Let through callers whose token carries ``scope`` (and a fresh login, if asked); mark
+    the view with what it asks.
 
     No token, or a refused one, is 401 with the RFC 6750 challenge (Flask-Login's
-    ``login_required``); a caller without the rights is 403.
+    ``login_required``); a token without the scope is 403 ``insufficient_scope``; a login
+    that is not fresh is 401 ``insufficient_user_authentication`` (RFC 9470).
     """
-    access = Access(admin=admin)
+    if scope is not None and scope not in scopes.ALL:
+        raise ValueError(f"unknown scope {scope!r}")
+    access = Access(scope, fresh)
 
     def decorate(view: View) -> View:
         @wraps(view)
@@ -164,8 +236,10 @@ def requires(*, admin: bool = False) -> Callable[[View], View]:
             principal = caller()
             if principal is None:  # only if someone set Flask-Login's LOGIN_DISABLED
                 return current_app.login_manager.unauthorized()
-            if access.admin and not principal.is_admin:
-                raise Forbidden("admin rights required")
+            if access.scope is not None and access.scope not in principal.scopes:
+                raise insufficient_scope(principal, access.scope)
+            if access.fresh and not is_fresh(principal, utcnow()):
+                raise stale_login()
             return view(*args, **kwargs)
 
         guarded = login_required(checked)
@@ -173,6 +247,38 @@ def requires(*, admin: bool = False) -> Callable[[View], View]:
         return guarded
 
     return decorate
+
+
+def insufficient_scope(principal: Principal, scope: str) -> Forbidden:
+    """The 403 for a valid token without ``scope`` (RFC 6750, section 3.1)."""
+    if scope in scopes.ADMIN and not principal.is_admin:
+        detail = "admin rights required"
+    else:
+        detail = f"this token does not carry the {scope} scope"
+    challenge = f'{CHALLENGE}, error="insufficient_scope", scope="{scope}"'
+    return Forbidden(detail, headers={"WWW-Authenticate": challenge})
+
+
+def is_fresh(principal: Principal, now: datetime) -> bool:
+    """Tell whether the caller proved themselves at most ``REAUTH_MAX_AGE`` seconds ago.
+
+    The one rule for "fresh": today the proof is the login that opened the session.
+    """
+    if principal.authenticated_at is None:
+        return False
+    max_age = timedelta(seconds=current_app.config["REAUTH_MAX_AGE"])
+    return now - principal.authenticated_at <= max_age
+
+
+def stale_login() -> InvalidCredentials:
+    """The 401 asking for a more recent login (RFC 9470, section 3)."""
+    detail = "a more recent login is required"
+    max_age = int(current_app.config["REAUTH_MAX_AGE"])
+    challenge = (
+        f'{CHALLENGE}, error="insufficient_user_authentication", '
+        f'error_description="{detail}", max_age={max_age}'
+    )
+    return InvalidCredentials(detail, headers={"WWW-Authenticate": challenge})
 
 
 def access_of(view: Callable[..., Any]) -> Access | None:

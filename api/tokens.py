@@ -1,18 +1,31 @@
-"""The token format, and the only place that knows it.
+r"""The token format, and the only place that knows it.
 
 A token reads ``<kind>.<key id>.<itsdangerous URL-safe timed token>``:
 
-- ``kind`` is ``at`` (access) or ``rt`` (refresh). Each kind is also signed with its own
-  salt, so changing the prefix breaks the signature.
+- ``kind`` is ``at`` (access), ``rt`` (refresh) or ``tsr_pat`` (personal access token). Each
+  kind is also signed with its own salt, so changing the prefix breaks the signature.
 - ``key id`` names the signing key, so a check costs one HMAC however many fallback keys
   there are, and a token naming an unknown key is refused without any.
 - the payload holds opaque ids only: the user, the login session and, for refresh tokens,
-  the session's refresh generation. It is signed, not encrypted.
+  the session's refresh generation; for a personal access token, the user, the token's row
+  and its expiry (each PAT has a lifetime of its own, so the expiry is signed in). It is
+  signed, not encrypted.
+
+A personal access token starts with the fixed ``tsr_pat.`` so that secret scanners can find
+leaked ones. The whole token matches ``PERSONAL_TOKEN_PATTERN``::
+
+    tsr_pat\.[0-9a-f]{8}\.\.?[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+
+
+(the key id, then itsdangerous's payload, timestamp and signature; a payload it chose to
+compress starts with one more dot).
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
+import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +34,17 @@ from itsdangerous import BadData, SignatureExpired, URLSafeTimedSerializer
 
 ACCESS = "at"
 REFRESH = "rt"
-SALTS = {ACCESS: "tessera.access-token", REFRESH: "tessera.refresh-token"}
+PERSONAL = "tsr_pat"
+SALTS = {
+    ACCESS: "tessera.access-token",
+    REFRESH: "tessera.refresh-token",
+    PERSONAL: "tessera.personal-access-token",
+}
+# The kinds a client may send as ``Authorization: Bearer``.
+BEARER_KINDS = frozenset({ACCESS, PERSONAL})
+PERSONAL_TOKEN_PATTERN = re.compile(
+    r"tsr_pat\.[0-9a-f]{8}\.\.?[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+"
+)
 # Longer than any token this module issues; longer input is refused before any decoding.
 MAX_TOKEN_LENGTH = 512
 _TOKEN_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
@@ -44,6 +67,15 @@ class Claims:
     generation: int | None = None  # refresh tokens only
 
 
+@dataclass(frozen=True, slots=True)
+class PersonalClaims:
+    """What a verified personal access token says."""
+
+    user_id: int
+    token_id: int
+    expires_at: int  # seconds since the epoch
+
+
 def key_id(secret: str | bytes) -> str:
     """Return the short public name of a signing key."""
     if isinstance(secret, str):
@@ -54,10 +86,21 @@ def key_id(secret: str | bytes) -> str:
 class TokenCodec:
     """Issue and verify tokens with the newest key; verify with any key it holds."""
 
-    def __init__(self, keys: list[str], access_max_age: int, refresh_max_age: int) -> None:
+    def __init__(
+        self,
+        keys: list[str],
+        access_max_age: int,
+        refresh_max_age: int,
+        personal_max_age: int = 365 * 24 * 3600,
+    ) -> None:
         if not keys:
             raise ValueError("no signing key")
-        self.max_age = {ACCESS: access_max_age, REFRESH: refresh_max_age}
+        # A personal access token's own expiry is in its payload; this is the longest any has.
+        self.max_age = {
+            ACCESS: access_max_age,
+            REFRESH: refresh_max_age,
+            PERSONAL: personal_max_age,
+        }
         self._serializers: dict[tuple[str, str], URLSafeTimedSerializer] = {}
         for secret in keys:
             for kind, salt in SALTS.items():
@@ -66,16 +109,24 @@ class TokenCodec:
                 )
         self.signing_key_id = key_id(keys[-1])
 
-    def issue(self, kind: str, claims: Claims) -> str:
+    def issue(self, kind: str, claims: Claims | PersonalClaims) -> str:
         """Sign ``claims`` as a token of ``kind`` with the newest key."""
-        payload: dict[str, Any] = {"uid": claims.user_id, "sid": claims.session_id}
+        payload: dict[str, Any]
+        if isinstance(claims, PersonalClaims):
+            payload = {"uid": claims.user_id, "tid": claims.token_id, "exp": claims.expires_at}
+        else:
+            payload = {"uid": claims.user_id, "sid": claims.session_id}
         if kind == REFRESH:
             payload["gen"] = claims.generation
         signed = self._serializers[(self.signing_key_id, kind)].dumps(payload)
         return f"{kind}.{self.signing_key_id}.{signed}"
 
-    def verify(self, kind: str, token: str) -> Claims:
-        """Check form, signature, expiry and kind, in that order; raise ``TokenError``."""
+    def verify(self, kind: str | Collection[str], token: str) -> Claims | PersonalClaims:
+        """Check form, signature, expiry and kind, in that order; raise ``TokenError``.
+
+        ``kind`` is the kind expected, or a collection of the kinds accepted.
+        """
+        kinds = {kind} if isinstance(kind, str) else kind
         if len(token) > MAX_TOKEN_LENGTH or not _TOKEN_ALPHABET.issuperset(token):
             raise TokenError("malformed token")
         parts = token.split(".", 2)
@@ -93,9 +144,11 @@ class TokenCodec:
             raise TokenError(_expiry_reason(exc)) from None
         except BadData:
             raise TokenError("invalid signature") from None
-        if token_kind != kind:
+        if token_kind not in kinds:
             raise TokenError("wrong token type")
-        return _claims(kind, payload)
+        if token_kind == PERSONAL:
+            return _personal_claims(payload)
+        return _claims(token_kind, payload)
 
 
 def _expiry_reason(exc: SignatureExpired) -> str:
@@ -118,11 +171,31 @@ def _claims(kind: str, payload: Any) -> Claims:
     return Claims(user_id, session_id, generation)
 
 
+def _personal_claims(payload: Any) -> PersonalClaims:
+    try:
+        user_id, token_id, expires_at = payload["uid"], payload["tid"], payload["exp"]
+    except (KeyError, TypeError):
+        raise TokenError("malformed token") from None
+    if not all(type(value) is int for value in (user_id, token_id, expires_at)):
+        raise TokenError("malformed token")
+    if expires_at <= time.time():
+        raise TokenError("token expired")
+    return PersonalClaims(user_id, token_id, expires_at)
+
+
+def kind_of(token: str) -> str:
+    """Return the kind a token says it is; trust it only once ``verify`` accepted the token."""
+    return token.partition(".")[0]
+
+
 def init_app(app: Flask) -> None:
     """Build the app's codec from its signing keys (fallbacks first, newest last)."""
     keys = [*app.config["SECRET_KEY_FALLBACKS"], app.config["SECRET_KEY"]]
     app.extensions["tessera.tokens"] = TokenCodec(
-        keys, int(app.config["ACCESS_TOKEN_MAX_AGE"]), int(app.config["REFRESH_TOKEN_MAX_AGE"])
+        keys,
+        int(app.config["ACCESS_TOKEN_MAX_AGE"]),
+        int(app.config["REFRESH_TOKEN_MAX_AGE"]),
+        int(app.config["PERSONAL_TOKEN_MAX_AGE"]),
     )
 
 

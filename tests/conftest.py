@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import pytest
 import time_machine
 from sqlalchemy import event
-from support.accounts import PASSWORD, Login
+from support.accounts import PASSWORD, Login, PersonalToken
 from support.backends import BACKENDS, backend_for
 from support.hashing import CHEAP_HASHING
 from werkzeug.serving import make_server
@@ -150,3 +150,18 @@ def live_server(app):
     server.shutdown()
     server.server_close()
     thread.join(timeout=10)
+
+
+@pytest.fixture
+def make_token(client):
+    """Make a personal access token with a session's (fresh) login, through the endpoint."""
+
+    def make(owner: Login, scopes: list[str], name: str = "script", **body) -> PersonalToken:
+        response = client.post(
+            "/tokens", json={"name": name, "scopes": scopes, **body}, headers=owner.headers
+        )
+        assert response.status_code == 201, response.get_json()
+        created = response.get_json()
+        return PersonalToken(created["id"], created["token"], created["scopes"])
+
+    return make

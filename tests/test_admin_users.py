@@ -231,6 +231,10 @@ def test_a_non_admin_gets_403_on_every_admin_endpoint(app, client, alice, bob, m
     assert response.status_code == 403
     assert response.content_type == "application/problem+json"
     assert response.get_json()["detail"] == "admin rights required"
+    scope = "users:read" if method == "GET" else "users:write"
+    assert response.headers["WWW-Authenticate"] == (
+        f'Bearer realm="api", error="insufficient_scope", scope="{scope}"'
+    )
     assert _count(app, User) == 2
     assert _works(client, bob) == (200, 200)
     assert not _user(app, alice.user_id).is_admin

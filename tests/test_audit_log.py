@@ -31,7 +31,8 @@ FIELDS = {"time", "event", "outcome", "user_id", "session_id", "client"}
 
 @pytest.fixture
 def config(config):
-    return {**config, "LOGIN_RATE_LIMIT": "5 per minute"}
+    # No refresh leeway: the session below reuses a refresh token at once, as a thief would.
+    return {**config, "LOGIN_RATE_LIMIT": "5 per minute", "REFRESH_REUSE_LEEWAY": 0}
 
 
 @pytest.fixture

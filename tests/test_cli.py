@@ -148,7 +148,7 @@ def test_revoke_ends_every_session_of_the_user(client, cli, login, alice):
     second = login("alice")
     result = cli("users", "revoke", "alice")
     assert result.exit_code == 0
-    assert result.output.strip() == "2 session(s) ended"
+    assert result.output.strip() == "2 session(s) and 0 personal access token(s) ended"
     assert client.get("/me", headers=alice.headers).status_code == 401
     assert client.get("/me", headers=second.headers).status_code == 401
 

@@ -54,7 +54,7 @@ def _full_session(send, admin_headers) -> None:
     send("DELETE", f"/notes/{note['id']}", headers=auth)
     send("GET", "/sessions", headers=auth)
     refreshed = send("POST", "/refresh", json={"refresh_token": tokens["refresh_token"]})
-    send("POST", "/refresh", json={"refresh_token": tokens["refresh_token"]})  # reuse: 401
+    send("POST", "/refresh", json={"refresh_token": tokens["refresh_token"]})  # a race: 200
     auth = {"Authorization": f"Bearer {refreshed.get_json()['access_token']}"}
     tokens = send("POST", "/login", json={"username": "alice", "password": PASSWORD}).get_json()
     auth = {"Authorization": f"Bearer {tokens['access_token']}"}

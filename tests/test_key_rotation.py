@@ -116,3 +116,45 @@ def test_configured_fallback_keys_verify_old_tokens(config, tmp_path, make_user,
     assert _me(rotated, old.access_token) == 200
     dropped = create_app({**config, "SECRET_KEY": "n" * 64}, instance_path=str(tmp_path / "i2"))
     assert _me(dropped, old.access_token) == 401
+
+
+def _personal_token(app, access_token: str) -> tuple[int, str]:
+    response = app.test_client().post(
+        "/tokens",
+        json={"name": "ci", "scopes": ["notes:read"]},
+        headers={"Authorization": f"Bearer {access_token}"},
+    )
+    assert response.status_code == 201
+    return response.get_json()["id"], response.get_json()["token"]
+
+
+def test_drop_old_keeps_a_key_while_a_live_personal_access_token_was_signed_with_it(
+    clock, first_app, start
+):
+    token_id, pat = _personal_token(first_app, _login(first_app))
+    _rotate(first_app)
+    clock.shift(15 * 24 * 3600)  # past the longest session token lifetime; the PAT lives on
+    result = _rotate(first_app, "--drop-old")
+    assert result.exit_code == 0, result.output
+    assert "0 old key(s) dropped" in result.output
+    assert _me(start(), pat) == 200
+    revoked = first_app.test_cli_runner().invoke(args=["tokens", "revoke", str(token_id)])
+    assert revoked.exit_code == 0
+    assert "1 old key(s) dropped" in _rotate(first_app, "--drop-old").output
+    assert len(start().config["SECRET_KEY_FALLBACKS"]) == 2
+    unknown = start().test_client().get("/me", headers={"Authorization": f"Bearer {pat}"})
+    assert unknown.get_json()["detail"] == "unknown signing key"
+
+
+def test_drop_old_changes_no_key_when_the_database_cannot_answer(first_app):
+    with first_app.app_context():
+        db.drop_all()
+    path = os.path.join(first_app.instance_path, keys.KEY_FILE)
+    with open(path) as file:
+        before = file.read()
+    result = _rotate(first_app, "--drop-old")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: the database cannot say which keys")
+    assert len(result.stderr.strip().splitlines()) == 1
+    with open(path) as file:
+        assert file.read() == before

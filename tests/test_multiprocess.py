@@ -25,6 +25,8 @@ def pair(request, tmp_path_factory):
     """
     tmp_path = tmp_path_factory.mktemp(f"pair-{request.param}")
     with deployment_for(request.param, tmp_path) as deployment:
+        # No refresh leeway: a reuse at once is the theft signal these tests follow.
+        deployment.settings["REFRESH_REUSE_LEEWAY"] = "0"
         deployment.prepare(password=PASSWORD)
         with servers(deployment, 2) as (a, b):
             yield deployment, a, b

@@ -19,6 +19,7 @@ NOT_OPERATIONS = {"docs.asset", "docs.initializer", "static"}
 PUBLIC = {
     ("post", "/login"),
     ("post", "/refresh"),
+    ("post", "/revoke"),
     ("get", "/health"),
     ("get", "/openapi.json"),
     ("get", "/docs"),
@@ -106,9 +107,14 @@ def test_each_operation_documents_every_error_it_can_answer(document):
     assert _statuses(document, "post", "/refresh") == {"200", "401"} | body
     assert _statuses(document, "get", "/health") == {"200", "503"}
     assert _statuses(document, "get", "/me") == {"200", "401"}
-    assert _statuses(document, "get", "/notes") == {"200", "401", "422"}
-    assert _statuses(document, "patch", "/notes/{note_id}") == {"200", "401", "404"} | body
-    assert _statuses(document, "delete", "/sessions/{session_id}") == {"204", "401", "404"}
+    assert _statuses(document, "get", "/notes") == {"200", "401", "403", "422"}
+    assert _statuses(document, "patch", "/notes/{note_id}") == ({"200", "401", "403", "404"} | body)
+    assert _statuses(document, "delete", "/sessions/{session_id}") == {
+        "204",
+        "401",
+        "403",
+        "404",
+    }
     assert _statuses(document, "post", "/password") == {"204", "401", "403", "429"} | body
     assert _statuses(document, "get", "/users") == {"200", "401", "403", "422"}
     assert _statuses(document, "post", "/users") == {"201", "401", "403", "409"} | body

@@ -13,6 +13,7 @@ from support.accounts import PASSWORD
 from support.forged_tokens import forged_signature, unknown_key
 from support.seeding import add_notes, add_users
 
+from api import scopes
 from api.database import db
 from api.models import LoginSession, User, utcnow
 from api.services import accounts
@@ -190,6 +191,7 @@ def test_hot_path_returns_the_user_the_orm_loads(clock, app, client, make_user, 
             "username": user.username,
             "is_admin": user.is_admin,
             "created_at": user.created_at.isoformat(),
+            "scopes": sorted(scopes.granted_by_role(user.is_admin)),
         }
 
 
@@ -255,13 +257,17 @@ def test_last_used_at_is_written_at_most_once_a_minute(clock, app, client, alice
 # --- indexes ---------------------------------------------------------------------------------
 
 
-def test_every_statement_of_the_busy_paths_uses_an_index(clock, app, client, alice, backend):
-    """No statement of the token check, the notes page, login or refresh scans a table."""
+def test_every_statement_of_the_busy_paths_uses_an_index(
+    clock, app, client, alice, make_token, backend
+):
+    """No statement of the token check (session or PAT), the notes page, login, refresh or
+    the list of PATs scans a table."""
     if backend != "sqlite":
         pytest.skip("reads SQLite's query plans")
     with app.app_context():
         add_users(100)
         add_notes(alice.user_id, 100)
+    pat = make_token(alice, ["notes:read"])
     seen: list[tuple[str, object]] = []
 
     def record(conn, cursor, statement, parameters, context, executemany):
@@ -274,6 +280,8 @@ def test_every_statement_of_the_busy_paths_uses_an_index(clock, app, client, ali
         clock.shift(61)  # the token check writes last_used_at too
         assert client.get(ME, headers=alice.headers).status_code == 200
         assert client.get("/notes?page=2&per_page=20", headers=alice.headers).status_code == 200
+        assert client.get(ME, headers=pat.headers).status_code == 200
+        assert client.get("/tokens", headers=alice.headers).status_code == 200
         body = {"username": "alice", "password": PASSWORD}
         refresh_token = client.post("/login", json=body).get_json()["refresh_token"]
         assert client.post("/refresh", json={"refresh_token": refresh_token}).status_code == 200

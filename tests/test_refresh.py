@@ -33,8 +33,13 @@ def test_previous_access_token_stays_valid_after_a_refresh(client, alice):
     assert client.get("/me", headers=alice.headers).status_code == 200
 
 
-def test_reused_refresh_token_revokes_the_session_for_both_holders(client, alice):
+# Past REFRESH_REUSE_LEEWAY (10 s): a reuse is a theft signal, no longer a client race.
+AFTER_THE_LEEWAY = 11
+
+
+def test_reused_refresh_token_revokes_the_session_for_both_holders(clock, client, alice):
     owner = _refresh(client, alice.refresh_token).get_json()
+    clock.shift(AFTER_THE_LEEWAY)
     theft = _refresh(client, alice.refresh_token)
     assert theft.status_code == 401
     assert theft.get_json()["detail"] == "refresh token reused; session revoked"
@@ -43,15 +48,19 @@ def test_reused_refresh_token_revokes_the_session_for_both_holders(client, alice
     assert client.get("/me", headers=alice.headers).status_code == 401
 
 
-def test_reuse_in_one_session_leaves_other_sessions_alone(client, login, alice):
+def test_reuse_in_one_session_leaves_other_sessions_alone(clock, client, login, alice):
     other = login("alice")
     _refresh(client, alice.refresh_token)
-    _refresh(client, alice.refresh_token)
+    clock.shift(AFTER_THE_LEEWAY)
+    assert _refresh(client, alice.refresh_token).status_code == 401
     assert client.get("/me", headers=other.headers).status_code == 200
 
 
 @pytest.mark.parametrize("workers", [20])
 def test_concurrent_refreshes_with_one_token_have_exactly_one_winner(app, alice, workers):
+    # With no leeway, every loser of the compare-and-swap is refused: one winner shows.
+    app.config["REFRESH_REUSE_LEEWAY"] = 0
+
     def attempt(_):
         return _refresh(app.test_client(), alice.refresh_token).status_code
 

@@ -6,6 +6,7 @@ from marshmallow import Schema
 
 from ..client_info import current_client
 from ..fields import NewPassword, Password
+from ..scopes import ACCOUNT
 from ..security import caller, requires
 from ..services import sessions
 from ..views import raises
@@ -18,7 +19,7 @@ class PasswordChangeSchema(Schema):
 
 
 @blp.route("/password", methods=["POST"])
-@requires()
+@requires(ACCOUNT)
 @raises(403, 429)
 @blp.arguments(PasswordChangeSchema)
 @blp.response(204)

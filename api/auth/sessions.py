@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields
 
 from ..pagination import PaginationSchema, page_of
+from ..scopes import ACCOUNT
 from ..security import caller, requires
 from ..services import revocation, sessions
 from . import blp
@@ -22,7 +23,7 @@ LoginSessionPageSchema = page_of(LoginSessionSchema)
 
 
 @blp.route("/logout", methods=["POST"])
-@requires()
+@requires(ACCOUNT)
 @blp.response(204)
 def logout():
     """End the session in use: its tokens stop working at once."""
@@ -31,7 +32,7 @@ def logout():
 
 
 @blp.route("/sessions", methods=["GET"])
-@requires()
+@requires(ACCOUNT)
 @blp.arguments(PaginationSchema, location="query")
 @blp.response(200, LoginSessionPageSchema)
 def list_sessions(pagination):
@@ -43,7 +44,7 @@ def list_sessions(pagination):
 
 
 @blp.route("/sessions/<string:session_id>", methods=["DELETE"])
-@requires()
+@requires(ACCOUNT)
 @blp.response(204)
 def end_session(session_id):
     """End one of the caller's sessions."""
@@ -51,7 +52,7 @@ def end_session(session_id):
 
 
 @blp.route("/sessions", methods=["DELETE"])
-@requires()
+@requires(ACCOUNT)
 @blp.response(204)
 def end_all_sessions():
     """End every session of the caller, the one in use too."""

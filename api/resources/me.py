@@ -15,6 +15,9 @@ class MeSchema(Schema):
     username = fields.String(required=True)
     is_admin = fields.Boolean(required=True)
     created_at = fields.DateTime(required=True)
+    scopes = fields.List(
+        fields.String(), required=True, metadata={"description": "The token's scopes, sorted."}
+    )
 
 
 @blp.route("/me", methods=["GET"])

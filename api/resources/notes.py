@@ -8,6 +8,7 @@ from marshmallow import Schema, fields, validate
 from ..dumping import dumped_plainly
 from ..fields import PartialUpdateSchema
 from ..pagination import PaginationSchema, page_of
+from ..scopes import NOTES_READ, NOTES_WRITE
 from ..security import caller, requires
 from ..services import notes
 from . import blp
@@ -34,7 +35,7 @@ NotePageSchema = page_of(NoteSchema)
 
 
 @blp.route("/notes", methods=["GET"])
-@requires()
+@requires(NOTES_READ)
 @blp.arguments(PaginationSchema, location="query")
 @blp.response(200, NotePageSchema)
 def list_notes(pagination):
@@ -43,7 +44,7 @@ def list_notes(pagination):
 
 
 @blp.route("/notes", methods=["POST"])
-@requires()
+@requires(NOTES_WRITE)
 @blp.arguments(NoteSchema)
 @blp.response(201, NoteSchema)
 def create_note(body):
@@ -53,7 +54,7 @@ def create_note(body):
 
 
 @blp.route("/notes/<id:note_id>", methods=["GET"])
-@requires()
+@requires(NOTES_READ)
 @blp.response(200, NoteSchema)
 def get_note(note_id):
     """Return one of the caller's notes."""
@@ -61,7 +62,7 @@ def get_note(note_id):
 
 
 @blp.route("/notes/<id:note_id>", methods=["PATCH"])
-@requires()
+@requires(NOTES_WRITE)
 @blp.arguments(NoteUpdateSchema)
 @blp.response(200, NoteSchema)
 def update_note(changes, note_id):
@@ -70,7 +71,7 @@ def update_note(changes, note_id):
 
 
 @blp.route("/notes/<id:note_id>", methods=["DELETE"])
-@requires()
+@requires(NOTES_WRITE)
 @blp.response(204)
 def delete_note(note_id):
     """Delete one of the caller's notes."""

@@ -7,6 +7,7 @@ from marshmallow import Schema, fields
 
 from ..fields import NewPassword, PartialUpdateSchema, StrictBoolean, Username
 from ..pagination import PaginationSchema, page_of
+from ..scopes import USERS_READ, USERS_WRITE
 from ..security import requires
 from ..services import accounts
 from ..views import raises
@@ -33,7 +34,7 @@ UserPageSchema = page_of(UserSchema)
 
 
 @blp.route("/users", methods=["GET"])
-@requires(admin=True)
+@requires(USERS_READ)
 @blp.arguments(PaginationSchema, location="query")
 @blp.response(200, UserPageSchema)
 def list_users(pagination):
@@ -42,7 +43,7 @@ def list_users(pagination):
 
 
 @blp.route("/users", methods=["POST"])
-@requires(admin=True)
+@requires(USERS_WRITE)
 @raises(409)
 @blp.arguments(UserSchema)
 @blp.response(201, UserSchema)
@@ -53,7 +54,7 @@ def create_user(body):
 
 
 @blp.route("/users/<id:user_id>", methods=["GET"])
-@requires(admin=True)
+@requires(USERS_READ)
 @blp.response(200, UserSchema)
 def get_user(user_id):
     """Return one user (admins only)."""
@@ -61,7 +62,7 @@ def get_user(user_id):
 
 
 @blp.route("/users/<id:user_id>", methods=["PATCH"])
-@requires(admin=True)
+@requires(USERS_WRITE)
 @raises(409)
 @blp.arguments(UserUpdateSchema)
 @blp.response(200, UserSchema)
@@ -71,7 +72,7 @@ def update_user(changes, user_id):
 
 
 @blp.route("/users/<id:user_id>", methods=["DELETE"])
-@requires(admin=True)
+@requires(USERS_WRITE)
 @raises(409)
 @blp.response(204)
 def delete_user(user_id):

@@ -16,6 +16,7 @@ from ..database import db
 from ..errors import Conflict, Invalid, NotFound
 from ..models import User
 from ..pagination import Page, paginate
+from .personal_tokens import revoke_personal_tokens
 from .revocation import revoke_sessions
 
 _USERNAME = re.compile(r"[A-Za-z0-9._-]{3,64}")
@@ -144,7 +145,8 @@ def _refuse_losing_last_admin(user: User, change: str) -> None:
 def update_user(user: User, changes: dict[str, Any]) -> User:
     """Apply admin changes (``is_active``, ``is_admin``, ``password``) in one transaction.
 
-    Deactivating a user or setting their password ends all their sessions.
+    Deactivating a user or setting their password ends all their sessions; deactivating
+    also ends their personal access tokens (reactivating them does not bring those back).
     """
     if changes.get("is_active") is False:
         _refuse_losing_last_admin(user, "deactivate")
@@ -157,16 +159,25 @@ def update_user(user: User, changes: dict[str, Any]) -> User:
         user.is_admin = changes["is_admin"]
     if "is_active" in changes:
         user.is_active = changes["is_active"]
-    revoked = 0
+    revoked = tokens_ended = 0
     if changes.get("is_active") is False or "password" in changes:
         revoked = revoke_sessions(user.id)
+    if changes.get("is_active") is False:
+        tokens_ended = revoke_personal_tokens(user.id)
     db.session.commit()
-    audit("user_changed", user_id=user.id, fields=sorted(changes), sessions_ended=revoked)
+    audit(
+        "user_changed",
+        user_id=user.id,
+        fields=sorted(changes),
+        sessions_ended=revoked,
+        tokens_ended=tokens_ended,
+    )
     return user
 
 
 def delete_user(user: User) -> None:
-    """Delete ``user`` with their notes and sessions, in one transaction."""
+    """Delete ``user`` with their notes, sessions and personal access tokens, in one
+    transaction."""
     _refuse_losing_last_admin(user, "delete")
     user_id = user.id
     db.session.delete(user)

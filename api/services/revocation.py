@@ -1,4 +1,5 @@
-"""Ending login sessions: one use case, whoever asks (the user, an admin, the CLI)."""
+"""Ending login sessions and tokens: one use case, whoever asks (the user, an admin, the CLI,
+or anyone holding a leaked token)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ import re
 
 from sqlalchemy import update
 
+from .. import tokens
 from ..audit import audit
 from ..database import db
 from ..errors import NotFound
-from ..models import LoginSession, utcnow
+from ..models import LoginSession, PersonalToken, utcnow
+from .personal_tokens import revoke_personal_tokens
 
 # What ``secrets.token_urlsafe`` makes, up to the column's 43 characters.
 SESSION_ID = re.compile(r"[A-Za-z0-9_-]{1,43}")
@@ -43,6 +46,54 @@ def end_all_sessions(user_id: int) -> int:
     db.session.commit()
     audit("sessions_ended", user_id=user_id, sessions_ended=ended)
     return ended
+
+
+def end_all_credentials(user_id: int) -> tuple[int, int]:
+    """End every live session and every personal access token of the user.
+
+    Return how many sessions and how many tokens were live.
+    """
+    sessions_ended = revoke_sessions(user_id)
+    tokens_ended = revoke_personal_tokens(user_id)
+    audit(
+        "sessions_ended",
+        user_id=user_id,
+        sessions_ended=sessions_ended,
+        tokens_ended=tokens_ended,
+    )
+    db.session.commit()
+    return sessions_ended, tokens_ended
+
+
+_KIND_NAMES = {tokens.ACCESS: "access", tokens.REFRESH: "refresh", tokens.PERSONAL: "personal"}
+
+
+def revoke_token(token: str) -> None:
+    """End what a valid token stands for, whoever sends it (RFC 7009's idea).
+
+    An access or refresh token ends its login session; a personal access token ends itself.
+    Anything else, or a token whose session or PAT has already ended, changes nothing. The
+    caller answers the same whatever happened here, so the answer tells nothing.
+    """
+    try:
+        claims = tokens.codec().verify(frozenset(_KIND_NAMES), token)
+    except tokens.TokenError as exc:
+        audit("token_revoked", "ignored", kind="unknown", reason=exc.reason)
+        return
+    kind = _KIND_NAMES[tokens.kind_of(token)]
+    now = utcnow()
+    if isinstance(claims, tokens.PersonalClaims):
+        table, row_id, ids = PersonalToken, claims.token_id, {"token_id": claims.token_id}
+    else:
+        table, row_id, ids = LoginSession, claims.session_id, {"session_id": claims.session_id}
+    ended = db.session.execute(
+        update(table)
+        .where(table.id == row_id, table.user_id == claims.user_id, table.revoked_at.is_(None))
+        .values(revoked_at=now)
+    ).rowcount
+    outcome = "success" if ended else "ignored"
+    audit("token_revoked", outcome, kind=kind, user_id=claims.user_id, **ids)
+    db.session.commit()
 
 
 def logout(user_id: int, session_id: str) -> None:

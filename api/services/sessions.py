@@ -118,7 +118,9 @@ def refresh(refresh_token: str) -> TokenPair:
 
     The swap is one compare-and-swap on the session's refresh generation, so of many
     concurrent refreshes with one token exactly one wins. A token already spent is a theft
-    signal (RFC 9700, 4.14.2): the whole session is revoked.
+    signal (RFC 9700, 4.14.2): the whole session is revoked; unless it was spent by the
+    latest refresh, at most ``REFRESH_REUSE_LEEWAY`` seconds ago, which is a client race
+    (two tabs, a retry after a lost answer): that gets a pair of the current generation.
     """
     try:
         claims = tokens.codec().verify(tokens.REFRESH, refresh_token)
@@ -136,18 +138,31 @@ def refresh(refresh_token: str) -> TokenPair:
             LoginSession.revoked_at.is_(None),
             LoginSession.expires_at > now,
         )
-        .values(refresh_generation=claims.generation + 1, last_used_at=now)
+        .values(refresh_generation=claims.generation + 1, last_used_at=now, refreshed_at=now)
     ).rowcount
     if swapped != 1:
         db.session.rollback()
-        _refuse_refresh(claims)
+        return _refresh_race_or_refuse(claims)
     db.session.commit()
     login_session = db.session.get(LoginSession, claims.session_id, populate_existing=True)
     audit("refresh", user_id=claims.user_id, session_id=claims.session_id)
     return _token_pair(login_session)
 
 
-def _refuse_refresh(claims: tokens.Claims) -> None:
+def _within_leeway(login_session: LoginSession, generation: int) -> bool:
+    """Tell whether ``generation`` was spent by the session's latest refresh, just now."""
+    leeway = int(current_app.config["REFRESH_REUSE_LEEWAY"])
+    refreshed_at = login_session.refreshed_at
+    return (
+        leeway > 0
+        and refreshed_at is not None
+        and generation == login_session.refresh_generation - 1
+        and utcnow() - refreshed_at <= timedelta(seconds=leeway)
+    )
+
+
+def _refresh_race_or_refuse(claims: tokens.Claims) -> TokenPair:
+    """Answer a refresh whose swap failed: a race inside the leeway, a reuse, or a refusal."""
     row = db.session.execute(
         select(LoginSession, User.is_active)
         .join(User, User.id == LoginSession.user_id)
@@ -160,6 +175,10 @@ def _refuse_refresh(claims: tokens.Claims) -> None:
         reason = session_refusal(
             login_session.revoked_at, login_session.expires_at, is_active, utcnow()
         )
+    if reason is None and _within_leeway(login_session, claims.generation):
+        # No swap and no new generation: the session goes on as one, both tabs in it.
+        audit("refresh", user_id=claims.user_id, session_id=claims.session_id, leeway=True)
+        return _token_pair(login_session)
     if reason is None:
         # The session is live, so the token's generation is an old one: it was spent before.
         revoke_session(claims.session_id)

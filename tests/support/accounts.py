@@ -1,4 +1,4 @@
-"""The password every test user has, and a user logged in through ``POST /login``."""
+"""The password every test user has, a user logged in through ``POST /login``, and a PAT."""
 
 from __future__ import annotations
 
@@ -18,3 +18,16 @@ class Login:
     @property
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.access_token}"}
+
+
+@dataclass
+class PersonalToken:
+    """A personal access token made through ``POST /tokens``."""
+
+    id: int
+    token: str
+    scopes: list[str]
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}

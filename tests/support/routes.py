@@ -60,3 +60,13 @@ def protected_routes(app: Flask | None = None) -> list[tuple[str, str]]:
         for method, rule, access in operations(app)
         if access is not None
     ]
+
+
+def scoped_routes(app: Flask | None = None) -> list[tuple[str, str, str]]:
+    """Return (method, example path, scope) for every operation that names a scope."""
+    app = app or route_map_app()
+    return [
+        (method, example_path(rule), access.scope)
+        for method, rule, access in operations(app)
+        if access is not None and access.scope is not None
+    ]

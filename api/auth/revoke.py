@@ -1,0 +1,27 @@
+"""``POST /revoke``: anyone who finds a leaked token can end it (RFC 7009's idea).
+
+No authentication: holding the token is the proof. The answer is 204 whatever the token
+was, valid or not, live or ended, so it tells nothing about it.
+"""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields
+
+from ..services import revocation
+from . import blp
+
+
+class RevokeSchema(Schema):
+    token = fields.String(
+        required=True,
+        metadata={"description": "An access, refresh or personal access token, or anything."},
+    )
+
+
+@blp.route("/revoke", methods=["POST"])
+@blp.arguments(RevokeSchema)
+@blp.response(204)
+def revoke_token(body):
+    """End the login session or personal access token that a token belongs to."""
+    revocation.revoke_token(body["token"])

@@ -1,0 +1,89 @@
+"""``/tokens``: the caller's personal access tokens, for scripts and services.
+
+Managing them needs the ``account`` scope, which only session tokens carry: a PAT can never
+make, list or end PATs. Making one also needs a fresh login.
+"""
+
+from __future__ import annotations
+
+from flask import url_for
+from marshmallow import Schema, fields, validate
+
+from .. import scopes
+from ..fields import TokenLifetime
+from ..pagination import PaginationSchema, page_of
+from ..scopes import ACCOUNT
+from ..security import caller, requires
+from ..services import personal_tokens
+from . import blp
+
+
+class PersonalTokenSchema(Schema):
+    id = fields.Integer(required=True)
+    name = fields.String(required=True)
+    scopes = fields.List(fields.String(), required=True, attribute="scope_list")
+    created_at = fields.DateTime(required=True)
+    expires_at = fields.DateTime(required=True)
+    last_used_at = fields.DateTime(required=True, allow_none=True)
+
+
+class CreatedPersonalTokenSchema(PersonalTokenSchema):
+    token = fields.String(
+        required=True, metadata={"description": "The token itself, shown only in this answer."}
+    )
+
+
+class NewPersonalTokenSchema(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    scopes = fields.List(
+        fields.String(validate=validate.OneOf(sorted(scopes.PERSONAL))),
+        required=True,
+        validate=validate.Length(min=1),
+        metadata={"description": "`users:read` and `users:write` for admins only."},
+    )
+    expires_in = TokenLifetime(
+        metadata={"description": "Seconds; default `PERSONAL_TOKEN_DEFAULT_AGE` (30 days)."}
+    )
+
+
+PersonalTokenPageSchema = page_of(PersonalTokenSchema)
+
+
+@blp.route("/tokens", methods=["GET"])
+@requires(ACCOUNT)
+@blp.arguments(PaginationSchema, location="query")
+@blp.response(200, PersonalTokenPageSchema)
+def list_personal_tokens(pagination):
+    """List the caller's live personal access tokens, newest first; never a token."""
+    return personal_tokens.list_personal_tokens(
+        caller().id, pagination["page"], pagination["per_page"]
+    )
+
+
+@blp.route("/tokens", methods=["POST"])
+@requires(ACCOUNT, fresh=True)
+@blp.arguments(NewPersonalTokenSchema)
+@blp.response(201, CreatedPersonalTokenSchema)
+def create_personal_token(body):
+    """Make a personal access token; the token is in this answer and nowhere else."""
+    created = personal_tokens.create_personal_token(
+        caller().id, body["name"], body["scopes"], body.get("expires_in")
+    )
+    location = url_for("auth.get_personal_token", token_id=created.record.id)
+    return created, 201, {"Location": location}
+
+
+@blp.route("/tokens/<id:token_id>", methods=["GET"])
+@requires(ACCOUNT)
+@blp.response(200, PersonalTokenSchema)
+def get_personal_token(token_id):
+    """Return one of the caller's live personal access tokens (its record, not the token)."""
+    return personal_tokens.get_personal_token(caller().id, token_id)
+
+
+@blp.route("/tokens/<id:token_id>", methods=["DELETE"])
+@requires(ACCOUNT)
+@blp.response(204)
+def delete_personal_token(token_id):
+    """End one of the caller's personal access tokens: it stops working at once."""
+    personal_tokens.delete_personal_token(caller().id, token_id)

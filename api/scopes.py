@@ -1,0 +1,53 @@
+"""Scopes: the fixed set of permissions a token carries, and who may hold which.
+
+Every protected view names the one scope it needs (``security.requires``). A session token
+carries what the user's role grants at the moment of the request; a personal access token
+carries what it was made with, cut down to what the role grants now. No token carries a
+scope outside ``ALL``.
+"""
+
+from __future__ import annotations
+
+NOTES_READ = "notes:read"
+NOTES_WRITE = "notes:write"
+USERS_READ = "users:read"
+USERS_WRITE = "users:write"
+ACCOUNT = "account"
+MFA_ENROLL = "mfa:enroll"
+
+ALL = frozenset({NOTES_READ, NOTES_WRITE, USERS_READ, USERS_WRITE, ACCOUNT, MFA_ENROLL})
+# What only an admin's tokens carry.
+ADMIN = frozenset({USERS_READ, USERS_WRITE})
+# What every user's session tokens carry.
+USER = frozenset({NOTES_READ, NOTES_WRITE, ACCOUNT, MFA_ENROLL})
+# What a personal access token may ever ask for: never the account, never MFA enrolment.
+PERSONAL = frozenset({NOTES_READ, NOTES_WRITE, USERS_READ, USERS_WRITE})
+
+DESCRIPTIONS = {
+    NOTES_READ: "Read the caller's notes.",
+    NOTES_WRITE: "Create, change and delete the caller's notes.",
+    USERS_READ: "List and read user accounts (admins).",
+    USERS_WRITE: "Create, change and delete user accounts (admins).",
+    ACCOUNT: "Manage the caller's own sessions, password and tokens (session tokens only).",
+    MFA_ENROLL: "Enrol a second factor (session tokens only).",
+}
+
+
+def granted_by_role(is_admin: bool) -> frozenset[str]:
+    """Return every scope the role allows a token of its user to carry."""
+    return USER | ADMIN if is_admin else USER
+
+
+def personal_scopes_allowed(is_admin: bool) -> frozenset[str]:
+    """Return the scopes a user of that role may give a personal access token."""
+    return PERSONAL & granted_by_role(is_admin)
+
+
+def parse(text: str) -> frozenset[str]:
+    """Return the scopes of a stored, space-separated scope string (RFC 6749's form)."""
+    return frozenset(text.split())
+
+
+def join(scopes: frozenset[str] | set[str]) -> str:
+    """Return ``scopes`` as a stored scope string, sorted so that equal sets read alike."""
+    return " ".join(sorted(scopes))
