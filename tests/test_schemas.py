@@ -62,7 +62,16 @@ def test_every_page_schema_takes_the_fast_path():
 @pytest.mark.parametrize(
     ("schema", "item"),
     [
-        (MeSchema, Row(id=7, username="alice", is_admin=False, created_at=WHEN)),
+        (
+            MeSchema,
+            Row(
+                id=7,
+                username="alice",
+                is_admin=False,
+                created_at=WHEN,
+                scopes=("account", "notes:read"),
+            ),
+        ),
         (NoteSchema, NOTES[0]),
     ],
 )
