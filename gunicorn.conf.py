@@ -44,13 +44,14 @@ _shared_counters = bool(_config["REDIS_URL"])
 # whole worker, and idle keep-alive connections hold none, so /health keeps answering.
 worker_class = "gthread"
 threads = int(os.environ.get("GUNICORN_THREADS") or 8)
-# Failed-login counters live in Redis when REDIS_URL is set, shared by every process: then
-# twice the CPUs plus one processes keep the CPUs busy. Without Redis each process counts on
-# its own, so the default is one process, whose counters are exact. WEB_CONCURRENCY (as on
-# most PaaS) or -w overrides, and ``when_ready`` says loudly what that costs.
-workers = int(
-    os.environ.get("WEB_CONCURRENCY") or (2 * _cpu_count() + 1 if _shared_counters else 1)
-)
+# Failed-login counters live in Redis when REDIS_URL is set, shared by every process: then one
+# process per CPU (each with 8 threads for the waits on the database). Without Redis each
+# process counts on its own, so the default is one process, whose counters are exact.
+# WEB_CONCURRENCY (as on most PaaS) or -w overrides, and ``when_ready`` says loudly what that
+# costs. Measured on two cores (``benchmarks/bench.py --gunicorn-matrix``, README
+# "Performance"): gthread serves GET /me at least as well as sync; two processes served it
+# as well as five or better on SQLite and PostgreSQL, and five swung widely between runs.
+workers = int(os.environ.get("WEB_CONCURRENCY") or (_cpu_count() if _shared_counters else 1))
 # Each worker builds its own app and database pool after the fork; nothing is shared.
 preload_app = False
 

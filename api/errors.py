@@ -6,6 +6,7 @@ Services raise the typed errors below; werkzeug, webargs and Flask-Limiter raise
 
 from __future__ import annotations
 
+import json as stdlib_json
 import logging
 from http import HTTPStatus
 from typing import Any
@@ -27,6 +28,7 @@ PROBLEM_JSON = "application/problem+json"
 CHALLENGE = 'Bearer realm="api"'
 SCHEMA_NOT_READY = "The database schema is not ready: run init-db."
 SCHEMA_RETRY_AFTER = 5  # seconds: an init-db takes a few
+_TITLES = {status.value: status.phrase for status in HTTPStatus}
 
 
 class ProblemSchema(Schema):
@@ -108,15 +110,16 @@ def problem(
     **extra: Any,
 ) -> Response:
     """Make a problem+json response."""
-    body: dict[str, Any] = {
-        "type": "about:blank",
-        "title": HTTPStatus(status).phrase,
-        "status": status,
-    }
+    title = _TITLES.get(status) or HTTPStatus(status).phrase
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
     if detail:
         body["detail"] = detail
-    body.update(extra)
-    return Response(json.dumps(body), status=status, mimetype=PROBLEM_JSON, headers=headers)
+    if extra:
+        body.update(extra)
+        text = json.dumps(body)  # the app's encoder: ``errors`` may hold any value
+    else:
+        text = stdlib_json.dumps(body)  # strings and a number: the same text, sooner
+    return Response(text, status=status, content_type=PROBLEM_JSON, headers=headers)
 
 
 def handle_service_error(error: ServiceError) -> Response:

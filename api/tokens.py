@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, current_app
-from itsdangerous import BadData, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous import BadData, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
 ACCESS = "at"
 REFRESH = "rt"
@@ -102,11 +102,13 @@ class TokenCodec:
             PERSONAL: personal_max_age,
         }
         self._serializers: dict[tuple[str, str], URLSafeTimedSerializer] = {}
+        # Each serializer's signer, made once: ``loads`` would make a new one on every call.
+        self._signers: dict[tuple[str, str], TimestampSigner] = {}
         for secret in keys:
             for kind, salt in SALTS.items():
-                self._serializers[(key_id(secret), kind)] = URLSafeTimedSerializer(
-                    secret, salt=salt
-                )
+                serializer = URLSafeTimedSerializer(secret, salt=salt)
+                self._serializers[(key_id(secret), kind)] = serializer
+                self._signers[(key_id(secret), kind)] = serializer.make_signer(salt)
         self.signing_key_id = key_id(keys[-1])
 
     def issue(self, kind: str, claims: Claims | PersonalClaims) -> str:
@@ -139,7 +141,11 @@ class TokenCodec:
         if serializer is None:
             raise TokenError("unknown signing key")
         try:
-            payload = serializer.loads(signed, max_age=self.max_age[token_kind])
+            # What ``serializer.loads`` does with its one key, with the signer made once.
+            value = self._signers[(kid, token_kind)].unsign(
+                signed, max_age=self.max_age[token_kind]
+            )
+            payload = serializer.load_payload(value)
         except SignatureExpired as exc:
             raise TokenError(_expiry_reason(exc)) from None
         except BadData:

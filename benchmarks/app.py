@@ -1,4 +1,5 @@
-"""The app the benchmark measures: Tessera as production runs it, plus a bare JSON route.
+"""The apps the benchmark measures: Tessera as production runs it, plus a bare JSON route, and
+the floor every ratio is taken against: the same JSON from a plain Flask app of its own.
 
 This module imports nothing but the app, so that gunicorn can load it on its own:
 ``benchmarks.app:http_app(instance_path=...)``.
@@ -27,13 +28,21 @@ def app_config(database_url: str, secret_key: str) -> dict[str, Any]:
     }
 
 
+def bare():
+    return {"status": "ok"}
+
+
 def add_bare_route(app: Flask) -> None:
-    """Register the ceiling: a JSON route with no auth, no schema and no database."""
-
-    def bare():
-        return {"status": "ok"}
-
+    """Register Tessera's ceiling: a JSON route with no auth, no schema and no database, under
+    every hook and middleware the app has."""
     app.add_url_rule(BARE_PATH, "bench_bare", bare)
+
+
+def plain_flask_app() -> Flask:
+    """The floor: a Flask app with nothing but the bare route (no Tessera at all)."""
+    app = Flask("plain_flask")
+    app.add_url_rule(BARE_PATH, "bench_bare", bare)
+    return app
 
 
 def build_app(database_url: str, secret_key: str, instance: Path) -> Flask:

@@ -27,9 +27,15 @@ import sqlalchemy as sa  # noqa: E402
 
 import benchmarks  # noqa: E402
 from api.database import db  # noqa: E402
-from benchmarks.app import build_app  # noqa: E402
+from benchmarks import peer  # noqa: E402
+from benchmarks.app import build_app, plain_flask_app  # noqa: E402
 from benchmarks.in_process import QueryCounter, in_process_cases, measure  # noqa: E402
-from benchmarks.over_http import measure_http, print_http  # noqa: E402
+from benchmarks.over_http import (  # noqa: E402
+    measure_http,
+    measure_matrix,
+    print_http,
+    print_matrix,
+)
 from benchmarks.report import check_targets, print_table, print_targets, summarise  # noqa: E402
 from benchmarks.seeding import seed  # noqa: E402
 
@@ -73,6 +79,8 @@ def environment() -> dict[str, Any]:
         "itsdangerous",
         "argon2-cffi",
         "gunicorn",
+        "Flask-JWT-Extended",
+        "PyJWT",
     ]
     return {
         "python": platform.python_version(),
@@ -94,6 +102,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--database-url", help="a PostgreSQL server to use instead of SQLite")
     parser.add_argument("--http", action="store_true", help="also measure over loopback")
+    parser.add_argument(
+        "--gunicorn-matrix",
+        action="store_true",
+        help="also compare gunicorn worker classes and process counts over loopback",
+    )
+    parser.add_argument(
+        "--http-only",
+        action="store_true",
+        help="skip the in-process cases and the large database (with --http or the matrix)",
+    )
     parser.add_argument("--http-seconds", type=float, default=2.0, help="seconds per HTTP run")
     parser.add_argument("--http-rounds", type=int, default=3, help="rounds of every HTTP case")
     parser.add_argument("--load-generator", choices=["auto", "wrk", "python"], default="auto")
@@ -124,44 +142,68 @@ def run(args: argparse.Namespace, secret_key: str, work: Path, urls: tuple[str, 
     # The audit lines are written as in production, to a file rather than over the table.
     logging.getLogger("tessera.audit").addHandler(logging.FileHandler(work / "audit.log"))
     main_app = build_app(urls[0], secret_key, work / "instance")
-    large_app = build_app(urls[1], secret_key, work / "instance-large")
     main_fixture = seed(main_app, 1_000, full=True)
-    large_fixture = seed(large_app, args.large_users, full=False)
-    print(
-        f"seeded in {time.perf_counter() - started:.1f} s "
-        f"(1,000 and {args.large_users:,} users; 10,000 notes)"
-    )
-    cases = in_process_cases(main_fixture, large_fixture)
-    counter = QueryCounter([main_app, large_app])
-    for case in cases:  # warm up, and reach the steady state (last_used_at just written)
-        case.run_once()
-    queries = {c.name: counter.during(c) for c in cases if c.app is not None}
-    samples = measure(cases, args.rounds, args.scale, args.seed)
-    summary = summarise(samples, queries)
-    targets = check_targets(summary)
-    print_table(f"in process ({args.rounds} rounds, interleaved; per request)", summary)
-    print_targets(targets)
+    apps = [main_app]
     result: dict[str, Any] = {
         "time": datetime.now(UTC).isoformat(),
         "environment": environment(),
         "database": "postgresql" if args.database_url else "sqlite",
         "arguments": {k: str(v) for k, v in vars(args).items()},
-        "in_process": {"summary": summary, "samples_s": samples},
-        "targets": targets,
+        "targets": [],
     }
-    if args.http:
-        tool = args.load_generator
-        if tool == "auto":
-            tool = "wrk" if shutil.which("wrk") else "python"
-        result["http"] = measure_http(
-            main_fixture, urls[0], secret_key, work, args.http_rounds, args.http_seconds, tool
+    if not args.http_only:
+        large_app = build_app(urls[1], secret_key, work / "instance-large")
+        large_fixture = seed(large_app, args.large_users, full=False)
+        apps.append(large_app)
+        print(
+            f"seeded in {time.perf_counter() - started:.1f} s "
+            f"(1,000 and {args.large_users:,} users; 10,000 notes)"
         )
+        result["in_process"], result["targets"] = run_in_process(
+            args, secret_key, urls, main_fixture, large_fixture
+        )
+    tool = args.load_generator
+    if tool == "auto":
+        tool = "wrk" if shutil.which("wrk") else "python"
+    http_arguments = (urls[0], secret_key, work, args.http_rounds, args.http_seconds, tool)
+    if args.http:
+        result["http"] = measure_http(main_fixture, *http_arguments)
         print_http(result["http"])
-    for app in (main_app, large_app):
+        result["targets"] += result["http"]["targets"]
+    if args.gunicorn_matrix:
+        result["gunicorn_matrix"] = measure_matrix(main_fixture, *http_arguments)
+        print_matrix(result["gunicorn_matrix"])
+    for app in apps:
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
     return result
+
+
+def run_in_process(args, secret_key, urls, main_fixture, large_fixture) -> tuple[dict, list]:
+    """Measure every in-process case; print the table and the targets."""
+    peer_app = peer.peer_app(urls[0], secret_key)
+    plain_app = plain_flask_app()
+    cases = in_process_cases(
+        main_fixture, large_fixture, plain_app, peer_app, peer.peer_token(peer_app, "reader")
+    )
+    engines = []
+    for app in (main_fixture.app, large_fixture.app):
+        with app.app_context():
+            engines.append(db.engine)
+    with peer_app.app_context():
+        engines.append(peer.db.engine)
+    counter = QueryCounter(engines)
+    for case in cases:  # warm up, and reach the steady state (last_used_at just written)
+        case.run_once()
+    queries = {c.name: counter.during(c) for c in cases if c.app is not None}
+    samples = measure(cases, args.rounds, args.scale, args.seed)
+    summary = summarise(samples, queries)
+    targets = check_targets(summary, main_fixture.unavailable)
+    print_table(f"in process ({args.rounds} rounds, interleaved; per request)", summary)
+    print_targets(targets)
+    peer.dispose(peer_app)
+    return {"summary": summary, "samples_s": samples}, targets
 
 
 if __name__ == "__main__":

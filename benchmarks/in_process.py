@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import event
+from sqlalchemy import Engine, event
 from support.accounts import PASSWORD
 
 from api import passwords
-from api.database import db
 
 from .app import BARE_PATH
+from .peer import ME_PATH as PEER_ME_PATH
 from .seeding import Fixture
 
 
@@ -118,14 +118,24 @@ def verify_case(app: Flask) -> Case:
     )
 
 
-def in_process_cases(main: Fixture, large: Fixture) -> list[Case]:
-    """Every case the issue lists; ``large`` differs from ``main`` only in its user count."""
+def in_process_cases(
+    main: Fixture, large: Fixture, plain: Flask, peer: Flask, peer_token: str
+) -> list[Case]:
+    """Every case the issue lists; ``large`` differs from ``main`` only in its user count.
+
+    ``flask`` is the floor (the same JSON from a plain Flask app), ``peer_me`` the
+    Flask-JWT-Extended peer's ``GET /me``; ``me_pat`` joins once personal access tokens exist.
+    """
     app, t = main.app, main.tokens
     notes = "/notes?page=1&per_page=20"
+    pat = [Case("me_pat", app, environ("/me", t["pat"]), 200)] if "pat" in t else []
     return [
+        Case("flask", plain, environ(BARE_PATH), 200),
         Case("bare", app, environ(BARE_PATH), 200),
         Case("health", app, environ("/health"), 200),
         Case("me_valid", app, environ("/me", t["valid"]), 200),
+        *pat,
+        Case("peer_me", peer, environ(PEER_ME_PATH, peer_token), 200),
         Case("me_forged", app, environ("/me", t["forged"]), 401),
         Case("me_expired", app, environ("/me", t["expired"]), 401),
         Case("me_unknown_key", app, environ("/me", t["unknown_key"]), 401),
@@ -144,13 +154,12 @@ def in_process_cases(main: Fixture, large: Fixture) -> list[Case]:
 
 
 class QueryCounter:
-    """Count the statements the apps' engines send."""
+    """Count the statements the engines send (Tessera's apps' and the peer's)."""
 
-    def __init__(self, apps: list[Flask]) -> None:
+    def __init__(self, engines: list[Engine]) -> None:
         self.count = 0
-        for app in apps:
-            with app.app_context():
-                event.listen(db.engine, "before_cursor_execute", self._record)
+        for engine in engines:
+            event.listen(engine, "before_cursor_execute", self._record)
 
     def _record(self, *args) -> None:
         self.count += 1

@@ -1,4 +1,9 @@
-"""The same paths over loopback, against gunicorn with 2 workers, with wrk or a Python loader."""
+"""The same paths over loopback, against gunicorn, with wrk or a small Python load generator.
+
+``measure_http`` runs gunicorn as shipped (``gunicorn.conf.py`` chooses the worker class and the
+processes); ``measure_matrix`` compares worker classes and process counts on the same paths.
+Every run is bounded in time, and every server is stopped by PID when its runs end.
+"""
 
 from __future__ import annotations
 
@@ -21,12 +26,27 @@ from support.servers import Deployment, servers
 from .app import BARE_PATH, NO_THROTTLE
 from .seeding import Fixture
 
-WORKERS = 2
+CONNECTIONS = 8
+# /me's requests per second, at least this share of the bare route's.
+HTTP_ME_SHARE = 0.8
+# The matrix: (worker class, processes, threads); gunicorn turns sync into gthread above one
+# thread, so sync is asked for with one.
+MATRIX = [
+    ("sync", 1, 1),
+    ("sync", 2, 1),
+    ("sync", 5, 1),
+    ("gthread", 1, 8),
+    ("gthread", 2, 8),
+    ("gthread", 5, 8),
+    ("gthread", 1, 2),
+    ("gthread", 2, 2),
+]
+MATRIX_CASES = ("bare", "me_valid", "notes_10000")
 
 
 def run_wrk(port: int, path: str, headers: dict, body: Any, seconds: float) -> dict:
     """Run wrk for ``seconds``; return requests per second and the median latency."""
-    command = ["wrk", "-t1", "-c4", f"-d{max(1, round(seconds))}s", "--latency"]
+    command = ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{max(1, round(seconds))}s", "--latency"]
     for key, value in headers.items():
         command += ["-H", f"{key}: {value}"]
     with tempfile.TemporaryDirectory(prefix="tessera-wrk-") as tmp:
@@ -53,8 +73,9 @@ def _wrk_latency(output: str) -> float | None:
 
 
 def run_python_load(port: int, path: str, headers: dict, body: Any, seconds: float) -> dict:
-    """A small closed-loop load generator: 4 threads, a new connection a request, as wrk does
-    against gunicorn's sync workers (which close every connection)."""
+    """A small closed-loop load generator: ``CONNECTIONS`` threads, a new connection a request
+    (so it measures sync and threaded workers alike, though it costs the machine more than
+    wrk's kept-alive connections)."""
     data = json.dumps(body).encode() if body is not None else None
     method = "POST" if body is not None else "GET"
     send_headers = {**headers, **({"Content-Type": "application/json"} if data else {})}
@@ -74,7 +95,7 @@ def run_python_load(port: int, path: str, headers: dict, body: Any, seconds: flo
         with lock:
             latencies.extend(mine)
 
-    threads = [threading.Thread(target=worker) for _ in range(4)]
+    threads = [threading.Thread(target=worker) for _ in range(CONNECTIONS)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -82,16 +103,7 @@ def run_python_load(port: int, path: str, headers: dict, body: Any, seconds: flo
     return {"rps": len(latencies) / seconds, "p50_ms": statistics.median(latencies) * 1e3}
 
 
-def measure_http(
-    fixture: Fixture,
-    database_url: str,
-    secret_key: str,
-    work: Path,
-    rounds: int,
-    seconds: float,
-    tool: str,
-) -> dict[str, Any]:
-    """The same paths over loopback against gunicorn with 2 workers."""
+def http_cases(fixture: Fixture) -> dict[str, tuple[str, dict, Any]]:
     t = fixture.tokens
     bearer = {name: {"Authorization": f"Bearer {t[name]}"} for name in t}
     notes = "/notes?page=1&per_page=20"
@@ -105,23 +117,70 @@ def measure_http(
         "notes_10000": (notes, bearer["valid"], None),
         "login_wrong_password": ("/login", {}, {"username": "reader", "password": PASSWORD + "!"}),
     }
-    load = run_wrk if tool == "wrk" else run_python_load
+    if "pat" in bearer:  # the personal access token slot (see seeding.py)
+        cases["me_pat"] = ("/me", bearer["pat"], None)
+    return cases
+
+
+def _deployment(database_url: str, secret_key: str, work: Path, processes: str) -> Deployment:
     # Production hashing, as in process; the instance folder is the in-process app's.
-    deployment = Deployment(
+    return Deployment(
         database_url,
         work,
         redis_url=os.environ.get("REDIS_URL"),
         secret_key=secret_key,
-        settings={"LOGIN_RATE_LIMIT": NO_THROTTLE},
+        settings={"LOGIN_RATE_LIMIT": NO_THROTTLE, "WEB_CONCURRENCY": processes},
         cheap_hashing=False,
     )
+
+
+def _loader(tool: str):
+    return run_wrk if tool == "wrk" else run_python_load
+
+
+def measure_http(
+    fixture: Fixture,
+    database_url: str,
+    secret_key: str,
+    work: Path,
+    rounds: int,
+    seconds: float,
+    tool: str,
+) -> dict[str, Any]:
+    """The same paths over loopback against gunicorn as shipped, interleaved round by round."""
+    cases = http_cases(fixture)
+    load = _loader(tool)
+    deployment = _deployment(database_url, secret_key, work, "")
     samples: dict[str, list[dict]] = {name: [] for name in cases}
-    with servers(deployment, 1, workers=WORKERS, factory="benchmarks.app:http_app") as [server]:
+    factory = "benchmarks.app:http_app"
+    with servers(deployment, 1, workers=None, factory=factory) as [server]:
+        processes = len(server.pids()) - 1
         order = list(cases)
         for _ in range(rounds):
             random.shuffle(order)
             for name in order:
                 samples[name].append(load(server.port, *cases[name], seconds))
+    summary = _summary(samples)
+    share = summary["me_valid"]["rps_median"] / summary["bare"]["rps_median"]
+    target = {
+        "target": f"over HTTP, me_valid requests/s >= {HTTP_ME_SHARE}x the bare route's",
+        "value": round(share, 3),
+        "limit": HTTP_ME_SHARE,
+        "met": share >= HTTP_ME_SHARE,
+    }
+    return {
+        "tool": tool,
+        "connections": CONNECTIONS,
+        "server": f"gunicorn as shipped: gunicorn.conf.py, {processes} process(es)",
+        "seconds_per_run": seconds,
+        "rounds": rounds,
+        "summary": summary,
+        "targets": [target],
+        "samples": samples,
+    }
+
+
+def _summary(samples: dict[str, list[dict]]) -> dict[str, dict]:
     bare = statistics.median(s["rps"] for s in samples["bare"])
     summary = {}
     for name, runs in samples.items():
@@ -132,11 +191,45 @@ def measure_http(
             "rps_min": min(s["rps"] for s in runs),
             "rps_max": max(s["rps"] for s in runs),
             "p50_ms": statistics.median(latencies) if latencies else None,
-            "ratio_to_bare": bare / rps,
+            "share_of_bare": rps / bare,
         }
+    return summary
+
+
+def measure_matrix(
+    fixture: Fixture,
+    database_url: str,
+    secret_key: str,
+    work: Path,
+    rounds: int,
+    seconds: float,
+    tool: str,
+) -> dict[str, Any]:
+    """Each worker class and process count of ``MATRIX`` on the same paths.
+
+    In each round every configuration is started in a new shuffled order, runs each case for
+    ``seconds`` and is stopped, so slow moments of the machine spread over all of them.
+    """
+    cases = {name: http_cases(fixture)[name] for name in MATRIX_CASES}
+    load = _loader(tool)
+    samples: dict[str, dict[str, list[dict]]] = {}
+    configurations = list(MATRIX)
+    for _ in range(rounds):
+        random.shuffle(configurations)
+        for worker_class, processes, threads in configurations:
+            key = f"{worker_class} x{processes} ({threads} thread{'s' * (threads > 1)})"
+            deployment = _deployment(database_url, secret_key, work, str(processes))
+            options = ["--worker-class", worker_class, "--threads", str(threads)]
+            factory = "benchmarks.app:http_app"
+            runs = samples.setdefault(key, {name: [] for name in cases})
+            with servers(deployment, 1, workers=None, factory=factory, options=options) as [s]:
+                for name in random.sample(list(cases), len(cases)):
+                    runs[name].append(load(s.port, *cases[name], seconds))
+    summary = {key: _summary(runs) for key, runs in samples.items()}
     return {
         "tool": tool,
-        "workers": WORKERS,
+        "connections": CONNECTIONS,
+        "database": database_url.split(":", 1)[0],
         "seconds_per_run": seconds,
         "rounds": rounds,
         "summary": summary,
@@ -146,13 +239,28 @@ def measure_http(
 
 def print_http(result: dict[str, Any]) -> None:
     print(
-        f"\nover HTTP: gunicorn, {result['workers']} workers, {result['tool']}, "
-        f"{result['rounds']} x {result['seconds_per_run']} s per case"
+        f"\nover HTTP: {result['server']}, {result['tool']} with {result['connections']} "
+        f"connections, {result['rounds']} x {result['seconds_per_run']} s per case"
     )
-    print(f"{'case':<22} {'req/s':>9} {'min':>9} {'max':>9} {'p50 ms':>7} {'x bare':>7}")
+    print(f"{'case':<22} {'req/s':>9} {'min':>9} {'max':>9} {'p50 ms':>7} {'/ bare':>7}")
     for name, row in result["summary"].items():
         p50 = "-" if row["p50_ms"] is None else f"{row['p50_ms']:.2f}"
         print(
             f"{name:<22} {row['rps_median']:>9.0f} {row['rps_min']:>9.0f} "
-            f"{row['rps_max']:>9.0f} {p50:>7} {row['ratio_to_bare']:>7.2f}"
+            f"{row['rps_max']:>9.0f} {p50:>7} {row['share_of_bare']:>7.2f}"
         )
+    for row in result["targets"]:
+        mark = "met   " if row["met"] else "MISSED"
+        print(f"  {mark} {row['target']}: {row['value']} (limit {row['limit']})")
+
+
+def print_matrix(result: dict[str, Any]) -> None:
+    print(
+        f"\ngunicorn worker classes and processes ({result['database']}, {result['tool']} "
+        f"with {result['connections']} connections, {result['rounds']} x "
+        f"{result['seconds_per_run']} s per case; requests/s, medians)"
+    )
+    print(f"{'configuration':<26}" + "".join(f" {name:>12}" for name in MATRIX_CASES))
+    for key, summary in sorted(result["summary"].items()):
+        cells = "".join(f" {summary[name]['rps_median']:>12.0f}" for name in MATRIX_CASES)
+        print(f"{key:<26}{cells}")

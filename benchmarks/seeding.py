@@ -15,7 +15,7 @@ from support.seeding import add_notes, add_users
 from api import passwords, tokens
 from api.client_info import Client
 from api.database import create_schema
-from api.services import accounts, sessions
+from api.services import accounts, revocation, sessions
 
 
 @dataclass
@@ -24,6 +24,8 @@ class Fixture:
 
     app: Flask
     tokens: dict[str, str] = field(default_factory=dict)
+    # Cases that could not be prepared, and why (the report shows their targets as missed).
+    unavailable: dict[str, str] = field(default_factory=dict)
 
 
 def log_in(app: Flask, username: str) -> sessions.TokenPair:
@@ -50,11 +52,41 @@ def seed(app: Flask, filler_users: int, full: bool) -> Fixture:
     fixture.tokens["few_notes"] = log_in(app, "few-notes").access_token
     revoked = log_in(app, "revoked")
     with app.app_context():
-        sessions.logout(revoked.user_id, revoked.session_id)
+        revocation.logout(revoked.user_id, revoked.session_id)
     fixture.tokens["revoked"] = revoked.access_token
     fixture.tokens["refresh"] = log_in(app, "reader").refresh_token
     fixture.tokens.update(refused_tokens(app, fixture.tokens["valid"]))
+    try:
+        pat = personal_token(app, "reader")
+    except Exception as exc:  # the slot needs adapting to the PAT service: say so, go on
+        fixture.unavailable["me_pat"] = f"{type(exc).__name__}: {exc}"
+    else:
+        if pat is not None:
+            fixture.tokens["pat"] = pat
     return fixture
+
+
+# --- SLOT: personal access tokens ---------------------------------------------------------------
+# The ``me_pat`` case (GET /me with a personal access token, held to the same targets as a
+# session token) joins the run as soon as ``api.tokens`` offers a PAT kind (``PERSONAL``).
+# This is the one place that makes the token: adapt it here if the PAT service differs.
+PAT_SCOPES = ["notes:read"]
+
+
+def pat_kind_exists() -> bool:
+    """Tell whether ``api.tokens`` has a personal access token kind yet."""
+    return getattr(tokens, "PERSONAL", None) is not None
+
+
+def personal_token(app: Flask, username: str) -> str | None:
+    """Return a personal access token of ``username``, or None while PATs do not exist."""
+    if not pat_kind_exists():
+        return None
+    from api.services import personal_tokens  # exists once PATs do
+
+    with app.app_context():
+        user_id = accounts.get_user(username).id
+        return personal_tokens.create_personal_token(user_id, "bench", PAT_SCOPES).token
 
 
 def refused_tokens(app: Flask, valid: str) -> dict[str, str]:

@@ -30,10 +30,10 @@ def test_without_redis_one_worker_process_keeps_the_login_counters_exact(monkeyp
     assert gunicorn_config(monkeypatch, WEB_CONCURRENCY="3").workers == 3
 
 
-def test_with_redis_workers_default_to_twice_the_cpus_plus_one(monkeypatch):
+def test_with_redis_workers_default_to_one_per_cpu(monkeypatch):
     cpus = len(os.sched_getaffinity(0))
     config = gunicorn_config(monkeypatch, REDIS_URL="redis://127.0.0.1:6379/0")
-    assert config.workers == 2 * cpus + 1
+    assert config.workers == cpus
     assert gunicorn_config(monkeypatch, WEB_CONCURRENCY="3").workers == 3
 
 

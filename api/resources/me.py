@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields
 
+from ..dumping import dumped_plainly
 from ..security import caller, requires
 from . import blp
 
 
+@dumped_plainly
 class MeSchema(Schema):
     id = fields.Integer(required=True)
     username = fields.String(required=True)

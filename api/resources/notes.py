@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import url_for
 from marshmallow import Schema, fields, validate
 
+from ..dumping import dumped_plainly
 from ..fields import PartialUpdateSchema
 from ..pagination import PaginationSchema, page_of
 from ..scopes import NOTES_READ, NOTES_WRITE
@@ -16,6 +17,7 @@ TITLE = validate.Length(min=1, max=200)
 BODY = validate.Length(max=10_000)
 
 
+@dumped_plainly
 class NoteSchema(Schema):
     id = fields.Integer(dump_only=True)
     title = fields.String(required=True, validate=TITLE)

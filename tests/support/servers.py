@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,26 +38,22 @@ STOP_TIMEOUT = 10.0
 def gunicorn_command(
     listener: socket.socket,
     instance_path: Path,
-    workers: int = 1,
+    workers: int | None = 1,
     factory: str = "api:create_app",
+    options: Sequence[str] = (),
 ) -> list[str]:
     """The command that serves ``factory(instance_path)`` on ``listener``, as production does.
 
     The production settings come from ``gunicorn.conf.py``; the command line sets only the
-    socket, the workers and a short graceful timeout, so that stopping takes seconds.
+    socket, the workers (None: as ``gunicorn.conf.py`` decides), a short graceful timeout, so
+    that stopping takes seconds, and any ``options`` (the benchmark's worker classes).
     """
-    return [
-        GUNICORN,
-        "--config",
-        str(ROOT / "gunicorn.conf.py"),
-        "--bind",
-        f"fd://{listener.fileno()}",
-        "--workers",
-        str(workers),
-        "--graceful-timeout",
-        "5",
-        f"{factory}(instance_path={str(instance_path)!r})",
-    ]
+    command = [GUNICORN, "--config", str(ROOT / "gunicorn.conf.py")]
+    command += ["--bind", f"fd://{listener.fileno()}"]
+    if workers is not None:
+        command += ["--workers", str(workers)]
+    command += ["--graceful-timeout", "5", *options]
+    return [*command, f"{factory}(instance_path={str(instance_path)!r})"]
 
 
 @dataclass
@@ -83,7 +79,10 @@ class Deployment:
         env.update(self.settings)
         env["SECRET_KEY"] = self.secret_key
         env["DATABASE_URL"] = self.database_url
-        env["WEB_CONCURRENCY"] = "1"
+        # One process unless the caller says otherwise ("": as gunicorn.conf.py chooses).
+        env["WEB_CONCURRENCY"] = self.settings.get("WEB_CONCURRENCY", "1")
+        if not env["WEB_CONCURRENCY"]:
+            del env["WEB_CONCURRENCY"]
         env["GUNICORN_ACCESS_LOG"] = "-"
         if self.redis_url:
             env["REDIS_URL"] = self.redis_url
@@ -127,13 +126,15 @@ class Server:
         self,
         deployment: Deployment,
         name: str,
-        workers: int = 1,
+        workers: int | None = 1,
         factory: str = "api:create_app",
+        options: Sequence[str] = (),
     ) -> None:
         self.deployment = deployment
         self.name = name
         self.workers = workers
         self.factory = factory
+        self.options = tuple(options)
         self.listener = socket.create_server(("127.0.0.1", 0), backlog=128)
         self.port = self.listener.getsockname()[1]
         self.log_path = deployment.instance_path / f"{name}.log"
@@ -147,7 +148,9 @@ class Server:
     def launch(self) -> None:
         """Start the server's processes without waiting for them."""
         instance = self.deployment.instance_path / "instance"
-        command = gunicorn_command(self.listener, instance, self.workers, self.factory)
+        command = gunicorn_command(
+            self.listener, instance, self.workers, self.factory, self.options
+        )
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 command,
@@ -226,10 +229,14 @@ class Server:
 
 @contextmanager
 def servers(
-    deployment: Deployment, count: int, workers: int = 1, factory: str = "api:create_app"
+    deployment: Deployment,
+    count: int,
+    workers: int | None = 1,
+    factory: str = "api:create_app",
+    options: Sequence[str] = (),
 ) -> Iterator[list[Server]]:
     """Start ``count`` servers on one deployment; stop them all afterwards, whatever happens."""
-    started = [Server(deployment, f"server{i}", workers, factory) for i in range(count)]
+    started = [Server(deployment, f"server{i}", workers, factory, options) for i in range(count)]
     try:
         for server in started:
             server.launch()
