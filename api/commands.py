@@ -15,10 +15,10 @@ from flask.cli import AppGroup, with_appcontext
 from sqlalchemy.exc import SQLAlchemyError
 
 from . import database, keys
-from .converters import MAX_ID
 from .database import db
 from .errors import NotFound, ServiceError
 from .models import LoginSession, Note, PersonalToken, User
+from .routing import MAX_ID
 from .services import accounts, personal_tokens, revocation, sessions
 
 users = AppGroup("users", help="Create, list and change user accounts.")
