@@ -82,7 +82,9 @@ def insufficient_scope(principal: Principal, scope: str) -> Forbidden:
 def is_fresh(principal: Principal, now: datetime) -> bool:
     """Tell whether the caller proved themselves at most ``REAUTH_MAX_AGE`` seconds ago.
 
-    The one rule for "fresh": today the proof is the login that opened the session.
+    The one rule for "fresh". The proof is the session's ``authenticated_at``: set by the
+    login that opened it (its second step, for a user with TOTP) and by each
+    ``POST /reauthenticate``, never by a refresh. A personal access token has none.
     """
     if principal.authenticated_at is None:
         return False

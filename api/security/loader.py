@@ -65,7 +65,12 @@ def _touch_statement(table):
 
 _SESSIONS = LoginSession.__table__
 _PERSONAL = PersonalToken.__table__
-_PRINCIPAL_QUERY = _principal_query(_SESSIONS, _SESSIONS.c.created_at.label("authenticated_at"))
+_PRINCIPAL_QUERY = _principal_query(
+    _SESSIONS,
+    _SESSIONS.c.authenticated_at,
+    _SESSIONS.c.enrolment_only,
+    _USERS.c.totp_secret.is_not(None).label("mfa_enabled"),
+)
 _PERSONAL_PRINCIPAL_QUERY = _principal_query(_PERSONAL, _PERSONAL.c.scopes)
 _TOUCH_SESSION = _touch_statement(_SESSIONS)
 _TOUCH_PERSONAL = _touch_statement(_PERSONAL)
@@ -154,13 +159,19 @@ def _load(query, touch, row_id, claims) -> Principal | None:
             tuple(sorted(granted)),
             token_id=claims.token_id,
         )
+    granted = scopes.session_scopes(
+        row.is_admin,
+        bool(row.mfa_enabled),
+        bool(row.enrolment_only),
+        current_app.config["MFA_REQUIRED"],
+    )
     return Principal(
         row.id,
         row.username,
         row.is_admin,
         row.created_at,
         claims.session_id,
-        tuple(sorted(scopes.granted_by_role(row.is_admin))),
+        tuple(sorted(granted)),
         authenticated_at=row.authenticated_at,
     )
 
