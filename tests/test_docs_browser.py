@@ -1,4 +1,5 @@
-"""/docs in a real browser: Swagger UI loads from the app alone, authorizes, and runs GET /me.
+"""/docs in a real browser: Swagger UI loads from the app alone, authorizes, runs GET /me, and
+walks a person through TOTP enrolment with the QR code drawn.
 
 Headless Chromium from Debian (``apt-get install -y chromium``, as ``.ci/run`` does), driven
 by Playwright with ``executable_path``: Playwright's own browser download is never used.
@@ -72,13 +73,17 @@ def page(browser, live_server):
     context.close()
 
 
-def test_docs_page_authorizes_with_a_token_and_runs_get_me(page, live_server, alice):
-    page.goto(f"{live_server}/docs")
+def _authorize(page, token: str) -> None:
     page.get_by_role("button", name="Authorize").first.click()
     modal = page.locator(".modal-ux")
-    modal.locator("#auth-bearer-value").fill(alice.access_token)
+    modal.locator("#auth-bearer-value").fill(token)
     modal.get_by_role("button", name="Apply credentials").click()
     modal.get_by_role("button", name="Close").click()
+
+
+def test_docs_page_authorizes_with_a_token_and_runs_get_me(page, live_server, alice):
+    page.goto(f"{live_server}/docs")
+    _authorize(page, alice.access_token)
 
     get_me = page.locator("#operations-resources-get_me")
     get_me.locator(".opblock-summary").click()
@@ -103,3 +108,27 @@ def test_docs_page_lists_every_operation_without_a_token(page, live_server):
     )
     assert page.locator(".opblock").count() == expected
     assert page.outside_requests == []
+
+
+def test_docs_page_walks_a_person_through_totp_enrolment(page, live_server, alice):
+    page.goto(f"{live_server}/docs")
+    _authorize(page, alice.access_token)
+
+    start = page.locator("#operations-auth-start_totp_enrolment")
+    start.locator(".opblock-summary").click()
+    start.get_by_role("button", name="Try it out").click()
+    start.get_by_role("button", name="Execute").click()
+
+    live = start.locator(".live-responses-table")
+    body = live.locator(".response-col_description pre").first
+    body.wait_for()
+    assert '"otpauth_uri": "otpauth://totp/Tessera:alice?secret=' in body.inner_text()
+    assert live.locator("tr.response .response-col_status").first.inner_text().strip() == "200"
+
+    # The QR code is drawn as an image, ready for an authenticator app's camera.
+    qr = live.locator("img.tessera-qr-code")
+    qr.wait_for()
+    size = qr.evaluate("img => img.decode().then(() => [img.naturalWidth, img.naturalHeight])")
+    assert size[0] > 100 and size[0] == size[1]
+    assert page.outside_requests == []
+    assert [e for e in page.console_errors if "Content Security Policy" in e] == []
