@@ -92,12 +92,17 @@ def login(client):
         response = client.post(
             "/login", json={"username": username, "password": password}, headers=headers
         )
-        assert response.status_code == 200, response.get_json()
-        body = response.get_json()
-        me = client.get("/me", headers={"Authorization": f"Bearer {body['access_token']}"})
-        return Login(me.get_json()["id"], body["access_token"], body["refresh_token"])
+        return _logged_in(client, response)
 
     return log_in
+
+
+def _logged_in(client, response) -> Login:
+    """The Login a token-pair answer gives, its user asked of ``GET /me``."""
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    me = client.get("/me", headers={"Authorization": f"Bearer {body['access_token']}"})
+    return Login(me.get_json()["id"], body["access_token"], body["refresh_token"])
 
 
 @pytest.fixture
@@ -217,9 +222,6 @@ def totp_login(client, mfa_token):
         response = client.post(
             "/login/mfa", json={"mfa_token": token, "code": totp_code(secret, steps)}
         )
-        assert response.status_code == 200, response.get_json()
-        body = response.get_json()
-        me = client.get("/me", headers={"Authorization": f"Bearer {body['access_token']}"})
-        return Login(me.get_json()["id"], body["access_token"], body["refresh_token"])
+        return _logged_in(client, response)
 
     return log_in

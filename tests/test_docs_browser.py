@@ -81,20 +81,30 @@ def _authorize(page, token: str) -> None:
     modal.get_by_role("button", name="Close").click()
 
 
+def _try_it_out(page, operation_id: str):
+    """Run an operation with Try it out and Execute; return its live responses table, with
+    the answer's body (``pre``) shown."""
+    operation = page.locator(f"#operations-{operation_id}")
+    operation.locator(".opblock-summary").click()
+    operation.get_by_role("button", name="Try it out").click()
+    operation.get_by_role("button", name="Execute").click()
+    live = operation.locator(".live-responses-table")
+    live.locator(".response-col_description pre").first.wait_for()
+    return live
+
+
+def _status_of(live) -> str:
+    return live.locator("tr.response .response-col_status").first.inner_text().strip()
+
+
 def test_docs_page_authorizes_with_a_token_and_runs_get_me(page, live_server, alice):
     page.goto(f"{live_server}/docs")
     _authorize(page, alice.access_token)
 
-    get_me = page.locator("#operations-resources-get_me")
-    get_me.locator(".opblock-summary").click()
-    get_me.get_by_role("button", name="Try it out").click()
-    get_me.get_by_role("button", name="Execute").click()
-
-    live = get_me.locator(".live-responses-table")
+    live = _try_it_out(page, "resources-get_me")
     body = live.locator(".response-col_description pre").first
-    body.wait_for()
     assert '"username": "alice"' in body.inner_text()
-    assert live.locator("tr.response .response-col_status").first.inner_text().strip() == "200"
+    assert _status_of(live) == "200"
     assert page.outside_requests == []
     assert [e for e in page.console_errors if "Content Security Policy" in e] == []
 
@@ -114,16 +124,10 @@ def test_docs_page_walks_a_person_through_totp_enrolment(page, live_server, alic
     page.goto(f"{live_server}/docs")
     _authorize(page, alice.access_token)
 
-    start = page.locator("#operations-auth-start_totp_enrolment")
-    start.locator(".opblock-summary").click()
-    start.get_by_role("button", name="Try it out").click()
-    start.get_by_role("button", name="Execute").click()
-
-    live = start.locator(".live-responses-table")
+    live = _try_it_out(page, "auth-start_totp_enrolment")
     body = live.locator(".response-col_description pre").first
-    body.wait_for()
     assert '"otpauth_uri": "otpauth://totp/Tessera:alice?secret=' in body.inner_text()
-    assert live.locator("tr.response .response-col_status").first.inner_text().strip() == "200"
+    assert _status_of(live) == "200"
 
     # The QR code is drawn as an image, ready for an authenticator app's camera.
     qr = live.locator("img.tessera-qr-code")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
-from support.accounts import PASSWORD, totp_code
+from support.accounts import PASSWORD, TOKEN_PAIR_FIELDS, totp_code
 from support.forged_tokens import forged_signature, unknown_key
 from support.rows import row_counts
 
@@ -92,13 +92,7 @@ def test_the_second_step_answers_a_token_pair(client, enrolled, mfa_token):
     assert response.status_code == 200
     assert response.headers["Cache-Control"] == "no-store"
     body = response.get_json()
-    assert set(body) == {
-        "access_token",
-        "refresh_token",
-        "token_type",
-        "expires_in",
-        "refresh_expires_in",
-    }
+    assert set(body) == TOKEN_PAIR_FIELDS
     me = client.get("/me", headers={"Authorization": f"Bearer {body['access_token']}"})
     assert me.get_json()["username"] == "alice"
     refreshed = client.post("/refresh", json={"refresh_token": body["refresh_token"]})

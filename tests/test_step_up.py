@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 from alembic import command
-from support.accounts import PASSWORD, totp_code
+from support.accounts import PASSWORD, TOKEN_PAIR_FIELDS, totp_code
 
 from api import create_app
 from api.database import db
@@ -75,13 +75,7 @@ def test_reauthenticating_renews_the_proof_in_the_same_session(client, clock, al
     assert response.status_code == 200
     assert response.headers["Cache-Control"] == "no-store"
     pair = response.get_json()
-    assert set(pair) == {
-        "access_token",
-        "refresh_token",
-        "token_type",
-        "expires_in",
-        "refresh_expires_in",
-    }
+    assert set(pair) == TOKEN_PAIR_FIELDS
     # The same session: one live session, the current one, for the old and the new token.
     for headers in (alice.headers, _headers(pair)):
         sessions = client.get("/sessions", headers=headers).get_json()

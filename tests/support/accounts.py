@@ -9,6 +9,14 @@ from dataclasses import dataclass
 import pyotp
 
 PASSWORD = "correct horse battery staple"
+# The fields of every answer that carries a token pair (login, refresh, reauthenticate).
+TOKEN_PAIR_FIELDS = {
+    "access_token",
+    "refresh_token",
+    "token_type",
+    "expires_in",
+    "refresh_expires_in",
+}
 
 
 @dataclass
