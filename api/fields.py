@@ -87,10 +87,15 @@ class _OneTimeCode(fields.String):
         self._compiled = re.compile(self.pattern)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        text = super()._deserialize(value, attr, data, **kwargs)
-        if not self._compiled.fullmatch(text):
+        if not isinstance(value, str):
+            raise self.make_error("invalid")
+        if not self._compiled.fullmatch(value):
             raise ValidationError(self.rule)
-        return text
+        return self.loaded(value)
+
+    def loaded(self, code: str) -> str:
+        """Return a valid code as the use case takes it."""
+        return code
 
 
 class TotpCode(_OneTimeCode):
@@ -109,8 +114,8 @@ class RecoveryCode(_OneTimeCode):
     rule = "Must be a recovery code: XXXX-XXXX-XXXX-XXXX."
     description = "One of the recovery codes, `XXXX-XXXX-XXXX-XXXX` (base32, any case)."
 
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
-        return normalize_recovery_code(super()._deserialize(value, attr, data, **kwargs))
+    def loaded(self, code: str) -> str:
+        return normalize_recovery_code(code)
 
 
 class PartialUpdateSchema(Schema):
