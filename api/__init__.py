@@ -17,6 +17,7 @@ from . import (
     commands,
     database,
     docs,
+    encryption,
     headers,
     health,
     json_body,
@@ -58,6 +59,7 @@ def register_extensions(app: Flask) -> None:
     database.init_app(app)
     passwords.init_app(app)
     tokens.init_app(app)
+    encryption.init_app(app)
     security.init_app(app)
     attempts.init_app(app)
 

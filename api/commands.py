@@ -19,19 +19,19 @@ from marshmallow import ValidationError
 from sqlalchemy import Row
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
-from . import database, keys
+from . import database, encryption, keys
 from .database import db
 from .errors import NotFound, ServiceError
 from .fields import UTCTime
 from .models import LoginSession, Note, PersonalToken, User
 from .routing import MAX_ID
-from .services import accounts, audit_trail, personal_tokens, revocation, sessions
+from .services import accounts, audit_trail, mfa, personal_tokens, revocation, sessions
 
 users = AppGroup("users", help="Create, list and change user accounts.")
 sessions_group = AppGroup("sessions", help="Look after login session records.")
 tokens_group = AppGroup("tokens", help="List and end personal access tokens.")
 audit = AppGroup("audit", help="Read and prune the audit trail.")
-secret = AppGroup("secret", help="Rotate the token signing key.")
+secret = AppGroup("secret", help="Rotate the token signing key and the MFA encryption key.")
 
 
 class CommandError(click.ClickException):
@@ -143,6 +143,7 @@ def _user_record(user: User) -> dict:
         "username": user.username,
         "is_admin": user.is_admin,
         "is_active": user.is_active,
+        "mfa_enabled": user.mfa_enabled,
         "created_at": user.created_at.isoformat(),
         "last_login_at": user.last_login_at.isoformat() if user.last_login_at else None,
     }
@@ -157,7 +158,10 @@ def list_users(as_json: bool) -> None:
         for record in records:
             click.echo(json.dumps(record))
         return
-    _echo_table(["id", "username", "is_admin", "is_active", "created_at", "last_login_at"], records)
+    _echo_table(
+        ["id", "username", "is_admin", "is_active", "mfa_enabled", "created_at", "last_login_at"],
+        records,
+    )
 
 
 def _echo_table(columns: list[str], records: list[dict]) -> None:
@@ -220,6 +224,16 @@ def revoke(username: str) -> None:
     """End every session and every personal access token of a user."""
     ended, tokens_ended = revocation.end_all_credentials(accounts.get_user(username).id)
     click.echo(f"{ended} session(s) and {tokens_ended} personal access token(s) ended")
+
+
+@users.command("mfa-reset")
+@click.argument("username")
+@fail_cleanly
+def mfa_reset(username: str) -> None:
+    """Turn a user's TOTP off (a lost phone) and end their sessions."""
+    user = accounts.get_user(username)
+    ended = mfa.reset(user.id)
+    click.echo(f"TOTP turned off for {user.username!r}; {ended} session(s) ended")
 
 
 @users.command("delete")
@@ -388,8 +402,52 @@ def rotate(drop_old: bool) -> None:
             longest = max(config["ACCESS_TOKEN_MAX_AGE"], config["REFRESH_TOKEN_MAX_AGE"])
             dropped = keys.drop_old_keys(current_app.instance_path, longest, in_use)
             click.echo(f"{dropped} old key(s) dropped")
-    except keys.SigningKeyError as exc:
+    except keys.KeyFileError as exc:
         raise CommandError(str(exc)) from None
+
+
+@secret.command("rotate-mfa-key")
+@click.option(
+    "--drop-old",
+    is_flag=True,
+    help="Then remove the older keys from the instance key file: no stored secret needs them.",
+)
+def rotate_mfa_key(drop_old: bool) -> None:
+    """Encrypt every stored TOTP secret again with a new key (MultiFernet.rotate).
+
+    With the keys in the instance folder, a new key is added first. With MFA_ENCRYPTION_KEYS
+    configured, put the new key first on every host and restart them, then run this to
+    re-encrypt with it; remove the old key from the configuration afterwards.
+    """
+    config = current_app.config
+    configured = config["MFA_ENCRYPTION_KEYS"]
+    if configured and drop_old:
+        raise CommandError(
+            "MFA_ENCRYPTION_KEYS is configured: drop an old key by removing it from the "
+            "configuration of every host"
+        )
+    instance = current_app.instance_path
+    try:
+        before, after = ([], []) if configured else encryption.add_file_key(instance)
+        box = encryption.SecretBox(configured, instance)
+        try:
+            count = mfa.reencrypt_secrets(box)
+            db.session.commit()
+        except (SQLAlchemyError, encryption.UndecryptableSecret) as exc:
+            db.session.rollback()
+            if before:
+                encryption.write_file_keys(instance, before)  # as it was: nothing changed
+            # A database error's text would show its SQL statement: name the cause only.
+            cause = str(exc) if isinstance(exc, RuntimeError) else "the database failed"
+            raise CommandError(f"no secret was re-encrypted: {cause}") from None
+        if drop_old and not configured:
+            encryption.write_file_keys(instance, after[-1:])
+    except keys.KeyFileError as exc:
+        raise CommandError(str(exc)) from None
+    click.echo(f"{count} secret(s) encrypted with the newest MFA key")
+    if not configured:
+        held = 1 if drop_old else len(after)
+        click.echo(f"{held} MFA key(s) held in {encryption.KEY_FILE}")
 
 
 def shell_context() -> dict:

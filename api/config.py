@@ -18,6 +18,15 @@ SESSION_MAX_AGE = 30 * 24 * 3600
 REFRESH_REUSE_LEEWAY = 10
 # How recent a login must be for an operation marked fresh (RFC 9470's max_age).
 REAUTH_MAX_AGE = 600
+# Who must have a second factor: "none", "admins" or "all".
+MFA_REQUIRED = "none"
+mfa_policies = ("none", "admins", "all")  # lower case: not a setting
+# How long the second step of a login may take: the mfa_token's and its challenge's lifetime.
+MFA_TOKEN_MAX_AGE = 300
+# The issuer an authenticator app shows beside the account name.
+MFA_ISSUER = "Tessera"
+# Fernet keys that encrypt TOTP secrets, newest first; unset: a key file in the instance folder.
+MFA_ENCRYPTION_KEYS: list[str] = []
 PERSONAL_TOKEN_DEFAULT_AGE = 30 * 24 * 3600
 PERSONAL_TOKEN_MAX_AGE = 365 * 24 * 3600
 DATABASE_URL: str | None = None  # default: SQLite file in the instance folder
@@ -57,6 +66,10 @@ environment_parsers = {
     "SESSION_MAX_AGE": int,
     "REFRESH_REUSE_LEEWAY": int,
     "REAUTH_MAX_AGE": int,
+    "MFA_REQUIRED": str,
+    "MFA_TOKEN_MAX_AGE": int,
+    "MFA_ISSUER": str,
+    "MFA_ENCRYPTION_KEYS": lambda text: [k.strip() for k in text.split(",") if k.strip()],
     "PERSONAL_TOKEN_DEFAULT_AGE": int,
     "PERSONAL_TOKEN_MAX_AGE": int,
     "TOKEN_QUERY_PARAM": str,
@@ -98,6 +111,8 @@ def load_config(app: Flask, overrides: dict[str, Any] | None) -> None:
     app.config["DATABASE_URL"] = normalise_database_url(app.config["DATABASE_URL"])
     app.config["SQLALCHEMY_DATABASE_URI"] = app.config["DATABASE_URL"]
     _check_token_lifetimes(app.config)
+    if app.config["MFA_REQUIRED"] not in mfa_policies:
+        raise RuntimeError(f"MFA_REQUIRED must be one of {', '.join(mfa_policies)}")
 
 
 def normalise_database_url(url: str) -> str:
@@ -118,6 +133,7 @@ def _check_token_lifetimes(config: dict[str, Any]) -> None:
         "REFRESH_TOKEN_MAX_AGE",
         "SESSION_MAX_AGE",
         "REAUTH_MAX_AGE",
+        "MFA_TOKEN_MAX_AGE",
         "PERSONAL_TOKEN_DEFAULT_AGE",
         "PERSONAL_TOKEN_MAX_AGE",
     ):

@@ -59,8 +59,43 @@ PAGE = """<!DOCTYPE html>
 
 # No inline script (the CSP forbids it): the page's one setting, the document URL, is read
 # from a data attribute. No validator badge (it would call out to the internet) and no
-# remembered token (it would sit in localStorage).
-INITIALIZER = """window.addEventListener("load", function () {
+# remembered token (it would sit in localStorage). One plugin: a response holding a QR code
+# (``qr_svg`` of ``POST /mfa/totp``) shows it as an image under the body, so a person can
+# enrol an authenticator from this page. An SVG in an <img> runs no script, and the CSP's
+# ``img-src data:`` lets it load.
+INITIALIZER = """function qrSvgOf(content) {
+  var body = content;
+  if (typeof content === "string") {
+    if (content.indexOf("qr_svg") < 0) { return null; }
+    try { body = JSON.parse(content); } catch (e) { return null; }
+  } else if (content && typeof content.toJS === "function") {
+    body = content.toJS();
+  }
+  var svg = body && body.qr_svg;
+  return typeof svg === "string" && svg.lastIndexOf("<svg", 0) === 0 ? svg : null;
+}
+
+function QrCodePlugin() {
+  return {
+    wrapComponents: {
+      responseBody: function (Original, system) {
+        var React = system.React;
+        return function (props) {
+          var original = React.createElement(Original, props);
+          var svg = qrSvgOf(props.content);
+          if (!svg) { return original; }
+          return React.createElement("div", null, original, React.createElement("img", {
+            className: "tessera-qr-code",
+            alt: "QR code of the otpauth URI: scan it with an authenticator app",
+            src: "data:image/svg+xml;charset=utf-8," + encodeURIComponent(svg)
+          }));
+        };
+      }
+    }
+  };
+}
+
+window.addEventListener("load", function () {
   var root = document.getElementById("swagger-ui");
   window.ui = SwaggerUIBundle({
     url: root.dataset.specUrl,
@@ -69,6 +104,7 @@ INITIALIZER = """window.addEventListener("load", function () {
     validatorUrl: null,
     persistAuthorization: false,
     presets: [SwaggerUIBundle.presets.apis],
+    plugins: [QrCodePlugin],
     layout: "BaseLayout"
   });
 });

@@ -39,6 +39,16 @@ class ProblemSchema(Schema):
     status = fields.Integer(required=True)
     detail = fields.String()
     errors = fields.Dict(keys=fields.String(), values=fields.Raw())
+    # Only in the 401 of POST /login for a user with TOTP on (the right password).
+    mfa_required = fields.Boolean(
+        metadata={"description": "POST /login: the password was right; a code is needed."}
+    )
+    mfa_token = fields.String(
+        metadata={"description": "POST /login: send it with a code to POST /login/mfa."}
+    )
+    mfa_expires_in = fields.Integer(
+        metadata={"description": "POST /login: seconds the mfa_token stays valid."}
+    )
 
 
 class ServiceError(Exception):
@@ -51,11 +61,14 @@ class ServiceError(Exception):
         detail: str,
         errors: dict[str, list[str]] | None = None,
         headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.errors = errors
         self.headers = headers or {}
+        # Members of the problem document beyond the standard ones (RFC 9457, section 3.2).
+        self.extra = extra or {}
 
 
 class InvalidCredentials(ServiceError):
@@ -124,6 +137,7 @@ def problem(
 
 def handle_service_error(error: ServiceError) -> Response:
     extra = {"errors": error.errors} if error.errors else {}
+    extra.update(error.extra)
     headers = dict(error.headers)
     if error.status == 401:
         headers.setdefault("WWW-Authenticate", CHALLENGE)

@@ -1,5 +1,5 @@
 """Fields and base schemas both blueprints use: strict types, times, usernames, passwords,
-PATCH bodies, token lifetimes."""
+one-time codes, PATCH bodies, token lifetimes."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from .otp import CODE_PATTERN, RECOVERY_CODE_PATTERN, normalize_recovery_code
 from .passwords import MAX_PASSWORD_LENGTH
 
 USERNAME_PATTERN = r"^[A-Za-z0-9._-]{3,64}$"
@@ -106,6 +107,51 @@ class NewPassword(fields.String):
         super().__init__(
             load_only=True, validate=validate.Length(max=MAX_PASSWORD_LENGTH), **kwargs
         )
+
+
+class _OneTimeCode(fields.String):
+    """A code being checked, never dumped: the whole string must match ``pattern`` (a
+    trailing newline too is refused, where a regex's ``$`` would let it through)."""
+
+    pattern = ""
+    rule = ""
+    description = ""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("metadata", {"description": self.description, "pattern": self.pattern})
+        super().__init__(load_only=True, **kwargs)
+        self._compiled = re.compile(self.pattern)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        if not isinstance(value, str):
+            raise self.make_error("invalid")
+        if not self._compiled.fullmatch(value):
+            raise ValidationError(self.rule)
+        return self.loaded(value)
+
+    def loaded(self, code: str) -> str:
+        """Return a valid code as the use case takes it."""
+        return code
+
+
+class TotpCode(_OneTimeCode):
+    """The 6 digits an authenticator app shows, as a string."""
+
+    pattern = CODE_PATTERN
+    rule = "Must be 6 digits."
+    description = "The 6-digit code the authenticator app shows now."
+
+
+class RecoveryCode(_OneTimeCode):
+    """One of the recovery codes, dashes optional, any case; loaded as stored (upper case,
+    no dashes)."""
+
+    pattern = RECOVERY_CODE_PATTERN
+    rule = "Must be a recovery code: XXXX-XXXX-XXXX-XXXX."
+    description = "One of the recovery codes, `XXXX-XXXX-XXXX-XXXX` (base32, any case)."
+
+    def loaded(self, code: str) -> str:
+        return normalize_recovery_code(code)
 
 
 class PartialUpdateSchema(Schema):

@@ -1,7 +1,9 @@
 """Signing keys: configured ones, or a generated key file in the instance folder.
 
 The key file is JSON, ``{"keys": [{"secret", "created_at"}, ...]}``, oldest first. The last key
-signs; the others only verify tokens they signed before a rotation.
+signs; the others only verify tokens they signed before a rotation. The file helpers serve any
+key file of that shape (``api.encryption`` keeps the MFA encryption keys in one): each is
+written owner-only (0600) and whole, by a rename, so no reader ever sees half a file.
 """
 
 from __future__ import annotations
@@ -24,7 +26,14 @@ WELL_KNOWN_KEYS = {"", "dev", "secret", "changeme", "change-me", "secret-key", "
 MIN_KEY_LENGTH = 32
 
 
-class SigningKeyError(Exception):
+class KeyFileError(RuntimeError):
+    """A key file cannot be used or changed as asked; the message says why.
+
+    A configuration the app cannot start with, as ``manage.py`` reports any RuntimeError.
+    """
+
+
+class SigningKeyError(KeyFileError):
     """The signing keys cannot be used or changed as asked; the message says why."""
 
 
@@ -50,33 +59,46 @@ def _refuse_weak(key: Any) -> None:
         )
 
 
-def read_key_file(instance_path: str) -> list[dict[str, str]]:
-    """Return the keys of the instance key file, oldest first, or [] when there is none."""
+def read_key_file(instance_path: str, name: str = KEY_FILE) -> list[dict[str, str]]:
+    """Return the keys of the instance key file ``name``, oldest first, or [] when there is
+    none."""
     try:
-        with open(os.path.join(instance_path, KEY_FILE), encoding="utf-8") as file:
+        with open(os.path.join(instance_path, name), encoding="utf-8") as file:
             keys = json.load(file)["keys"]
     except FileNotFoundError:
         return []
     if not keys or not all(isinstance(key.get("secret"), str) for key in keys):
-        raise SigningKeyError(f"{KEY_FILE} in {instance_path} holds no usable key")
+        raise KeyFileError(f"{name} in {instance_path} holds no usable key")
     return keys
 
 
+def new_key_record(secret: str) -> dict[str, str]:
+    """Return the key file's record of ``secret``, made now."""
+    return {"secret": secret, "created_at": datetime.now(UTC).isoformat()}
+
+
 def _new_key() -> dict[str, str]:
-    return {"secret": secrets.token_hex(32), "created_at": datetime.now(UTC).isoformat()}
+    return new_key_record(secrets.token_hex(32))
 
 
-def _create_key_file(instance_path: str) -> list[dict[str, str]]:
-    """Write a first key; when another process won the race, use its key instead."""
+def create_key_file(
+    instance_path: str, first_key: dict[str, str], name: str = KEY_FILE
+) -> list[dict[str, str]]:
+    """Write a key file holding ``first_key``; when another process won the race to write
+    one, use its key instead. Return the file's keys."""
     os.makedirs(instance_path, exist_ok=True)
-    temp = _write_private(instance_path, [_new_key()])
+    temp = _write_private(instance_path, [first_key])
     try:
-        os.link(temp, os.path.join(instance_path, KEY_FILE))
+        os.link(temp, os.path.join(instance_path, name))
     except FileExistsError:
         pass
     finally:
         os.unlink(temp)
-    return read_key_file(instance_path)
+    return read_key_file(instance_path, name)
+
+
+def _create_key_file(instance_path: str) -> list[dict[str, str]]:
+    return create_key_file(instance_path, _new_key())
 
 
 def _write_private(instance_path: str, keys: list[dict[str, str]]) -> str:
@@ -89,8 +111,9 @@ def _write_private(instance_path: str, keys: list[dict[str, str]]) -> str:
     return temp
 
 
-def _replace_key_file(instance_path: str, keys: list[dict[str, str]]) -> None:
-    os.replace(_write_private(instance_path, keys), os.path.join(instance_path, KEY_FILE))
+def replace_key_file(instance_path: str, keys: list[dict[str, str]], name: str = KEY_FILE) -> None:
+    """Replace the key file ``name`` with one holding ``keys``, in one rename."""
+    os.replace(_write_private(instance_path, keys), os.path.join(instance_path, name))
 
 
 def rotate_key(instance_path: str) -> int:
@@ -99,7 +122,7 @@ def rotate_key(instance_path: str) -> int:
     if not keys:
         raise SigningKeyError(f"no {KEY_FILE} in {instance_path}: start the app once first")
     keys.append(_new_key())
-    _replace_key_file(instance_path, keys)
+    replace_key_file(instance_path, keys)
     return len(keys)
 
 
@@ -121,5 +144,5 @@ def drop_old_keys(
         or key_id(key["secret"]) in key_ids_in_use
     ] + keys[-1:]
     if len(kept) != len(keys):
-        _replace_key_file(instance_path, kept)
+        replace_key_file(instance_path, kept)
     return len(keys) - len(kept)

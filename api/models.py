@@ -1,7 +1,8 @@
-"""The database tables: users, their login sessions, personal access tokens, notes and the
-audit trail.
+"""The database tables: users, their login sessions, personal access tokens, second factors,
+notes and the audit trail.
 
-No HTTP, and no token: a row names a token's id, never holds the token.
+No HTTP, and no token: a row names a token's id, never holds the token. No secret in the clear
+either: a TOTP secret is stored encrypted (``api.encryption``), a recovery code as its hash.
 """
 
 from __future__ import annotations
@@ -99,6 +100,12 @@ class User(db.Model):
     # How many notes the user owns, kept in the transaction that adds or removes one, so a
     # page of notes costs the same whether the user has ten notes or a million.
     note_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    # The TOTP secret in use, encrypted; None while TOTP is off.
+    totp_secret: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # An enrolment begun and not yet confirmed with a code, encrypted.
+    totp_pending_secret: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # The newest time step whose code was accepted: that code and older ones never work again.
+    totp_last_step: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     sessions: Mapped[list[LoginSession]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True
@@ -109,6 +116,11 @@ class User(db.Model):
     personal_tokens: Mapped[list[PersonalToken]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True
     )
+
+    @property
+    def mfa_enabled(self) -> bool:
+        """Whether logging in asks for a second factor (TOTP is on)."""
+        return self.totp_secret is not None
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.username!r}>"
@@ -130,6 +142,14 @@ class LoginSession(db.Model):
     refresh_generation: Mapped[int] = mapped_column(Integer, default=0)
     # When the generation last moved: a spent token presented soon after is a client race.
     refreshed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # When the user last proved themselves in this session (a login, a second step or a
+    # reauthentication; never a refresh): what "fresh" is measured from.
+    authenticated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Opened by a user whom MFA_REQUIRED names before they had TOTP: its tokens carry
+    # ``mfa:enroll`` alone, for as long as it lives.
+    enrolment_only: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false")
+    )
 
     user: Mapped[User] = relationship(back_populates="sessions")
 
@@ -168,6 +188,40 @@ class PersonalToken(db.Model):
 
     def __repr__(self) -> str:
         return f"<PersonalToken {self.id} user={self.user_id}>"
+
+
+class RecoveryCode(db.Model):
+    """One single-use recovery code of a user with TOTP on, as its SHA-256 hash."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    def __repr__(self) -> str:
+        return f"<RecoveryCode {self.id} user={self.user_id}>"
+
+
+class MfaChallenge(db.Model):
+    """The second step of one login: what makes its ``mfa_token`` single-use.
+
+    Spent by its success, by ``MAX_CHALLENGE_FAILURES`` wrong codes, or by its expiry.
+    """
+
+    __tablename__ = "mfa_challenges"
+
+    id: Mapped[str] = mapped_column(String(43), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    spent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    def __repr__(self) -> str:
+        return f"<MfaChallenge {self.id} user={self.user_id}>"
 
 
 class Note(db.Model):

@@ -163,9 +163,11 @@ class CompleteDocument(BasePlugin):
     def schema_helper(self, name: str, definition: dict, **kwargs: Any) -> dict | None:
         schema = kwargs.get("schema")
         schema_class = schema if isinstance(schema, type) else type(schema)
+        # A rule across fields that a schema's ``@validates_schema`` enforces, in JSON Schema.
+        rules = dict(getattr(schema_class, "json_schema_rules", {}))
         if issubclass(schema_class, PartialUpdateSchema):
-            return {"minProperties": 1}
-        return None
+            rules["minProperties"] = 1
+        return rules or None
 
     def operation_helper(
         self, path: str | None = None, operations: dict | None = None, **kwargs: Any

@@ -2,8 +2,9 @@
 
 Every protected view names the one scope it needs (``security.requires``). A session token
 carries what the user's role grants at the moment of the request; a personal access token
-carries what it was made with, cut down to what the role grants now. No token carries a
-scope outside ``ALL``.
+carries what it was made with, cut down to what the role grants now. A session that
+``MFA_REQUIRED`` holds back until the user enrols carries ``mfa:enroll`` alone. No token
+carries a scope outside ``ALL``.
 """
 
 from __future__ import annotations
@@ -36,6 +37,29 @@ DESCRIPTIONS = {
 def granted_by_role(is_admin: bool) -> frozenset[str]:
     """Return every scope the role allows a token of its user to carry."""
     return USER | ADMIN if is_admin else USER
+
+
+# Only what an enrolment-only session may do: ask who it is and enrol a second factor.
+ENROLMENT = frozenset({MFA_ENROLL})
+
+
+def mfa_required(policy: str, is_admin: bool) -> bool:
+    """Tell whether ``MFA_REQUIRED``'s ``policy`` asks a second factor of a user of that role."""
+    return policy == "all" or (policy == "admins" and is_admin)
+
+
+def session_scopes(
+    is_admin: bool, mfa_enabled: bool, enrolment_only: bool, policy: str
+) -> frozenset[str]:
+    """Return the scopes a session token carries now.
+
+    An enrolment-only session carries ``mfa:enroll`` alone for as long as it lives. So does
+    any session of a user whom the policy names and who has no TOTP (any more): a user
+    promoted under ``admins``, or one who turned TOTP off, must enrol before going on.
+    """
+    if enrolment_only or (mfa_required(policy, is_admin) and not mfa_enabled):
+        return ENROLMENT
+    return granted_by_role(is_admin)
 
 
 def personal_scopes_allowed(is_admin: bool) -> frozenset[str]:

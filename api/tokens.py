@@ -2,14 +2,15 @@ r"""The token format, and the only place that knows it.
 
 A token reads ``<kind>.<key id>.<itsdangerous URL-safe timed token>``:
 
-- ``kind`` is ``at`` (access), ``rt`` (refresh) or ``tsr_pat`` (personal access token). Each
+- ``kind`` is ``at`` (access), ``rt`` (refresh), ``tsr_pat`` (personal access token) or
+  ``mfa`` (the challenge of a login's second step, accepted only by ``POST /login/mfa``). Each
   kind is also signed with its own salt, so changing the prefix breaks the signature.
 - ``key id`` names the signing key, so a check costs one HMAC however many fallback keys
   there are, and a token naming an unknown key is refused without any.
 - the payload holds opaque ids only: the user, the login session and, for refresh tokens,
   the session's refresh generation; for a personal access token, the user, the token's row
-  and its expiry (each PAT has a lifetime of its own, so the expiry is signed in). It is
-  signed, not encrypted.
+  and its expiry (each PAT has a lifetime of its own, so the expiry is signed in); for an
+  ``mfa`` token, the user and the challenge's row. It is signed, not encrypted.
 
 A personal access token starts with the fixed ``tsr_pat.`` so that secret scanners can find
 leaked ones. The whole token matches ``PERSONAL_TOKEN_PATTERN``::
@@ -35,12 +36,14 @@ from itsdangerous import BadData, SignatureExpired, TimestampSigner, URLSafeTime
 ACCESS = "at"
 REFRESH = "rt"
 PERSONAL = "tsr_pat"
+MFA = "mfa"
 SALTS = {
     ACCESS: "tessera.access-token",
     REFRESH: "tessera.refresh-token",
     PERSONAL: "tessera.personal-access-token",
+    MFA: "tessera.mfa-token",
 }
-# The kinds a client may send as ``Authorization: Bearer``.
+# The kinds a client may send as ``Authorization: Bearer``: never an ``mfa`` token.
 BEARER_KINDS = frozenset({ACCESS, PERSONAL})
 PERSONAL_TOKEN_PATTERN = re.compile(
     r"tsr_pat\.[0-9a-f]{8}\.\.?[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+"
@@ -76,6 +79,14 @@ class PersonalClaims:
     expires_at: int  # seconds since the epoch
 
 
+@dataclass(frozen=True, slots=True)
+class MfaClaims:
+    """What a verified ``mfa_token`` says: whose login waits for its second step, and where."""
+
+    user_id: int
+    challenge_id: str
+
+
 def key_id(secret: str | bytes) -> str:
     """Return the short public name of a signing key."""
     if isinstance(secret, str):
@@ -92,6 +103,7 @@ class TokenCodec:
         access_max_age: int,
         refresh_max_age: int,
         personal_max_age: int = 365 * 24 * 3600,
+        mfa_max_age: int = 300,
     ) -> None:
         if not keys:
             raise ValueError("no signing key")
@@ -100,6 +112,7 @@ class TokenCodec:
             ACCESS: access_max_age,
             REFRESH: refresh_max_age,
             PERSONAL: personal_max_age,
+            MFA: mfa_max_age,
         }
         self._serializers: dict[tuple[str, str], URLSafeTimedSerializer] = {}
         # Each serializer's signer, made once: ``loads`` would make a new one on every call.
@@ -111,11 +124,13 @@ class TokenCodec:
                 self._signers[(key_id(secret), kind)] = serializer.make_signer(salt)
         self.signing_key_id = key_id(keys[-1])
 
-    def issue(self, kind: str, claims: Claims | PersonalClaims) -> str:
+    def issue(self, kind: str, claims: Claims | PersonalClaims | MfaClaims) -> str:
         """Sign ``claims`` as a token of ``kind`` with the newest key."""
         payload: dict[str, Any]
         if isinstance(claims, PersonalClaims):
             payload = {"uid": claims.user_id, "tid": claims.token_id, "exp": claims.expires_at}
+        elif isinstance(claims, MfaClaims):
+            payload = {"uid": claims.user_id, "cid": claims.challenge_id}
         else:
             payload = {"uid": claims.user_id, "sid": claims.session_id}
         if kind == REFRESH:
@@ -123,7 +138,9 @@ class TokenCodec:
         signed = self._serializers[(self.signing_key_id, kind)].dumps(payload)
         return f"{kind}.{self.signing_key_id}.{signed}"
 
-    def verify(self, kind: str | Collection[str], token: str) -> Claims | PersonalClaims:
+    def verify(
+        self, kind: str | Collection[str], token: str
+    ) -> Claims | PersonalClaims | MfaClaims:
         """Check form, signature, expiry and kind, in that order; raise ``TokenError``.
 
         ``kind`` is the kind expected, or a collection of the kinds accepted.
@@ -154,6 +171,8 @@ class TokenCodec:
             raise TokenError("wrong token type")
         if token_kind == PERSONAL:
             return _personal_claims(payload)
+        if token_kind == MFA:
+            return _mfa_claims(payload)
         return _claims(token_kind, payload)
 
 
@@ -189,6 +208,16 @@ def _personal_claims(payload: Any) -> PersonalClaims:
     return PersonalClaims(user_id, token_id, expires_at)
 
 
+def _mfa_claims(payload: Any) -> MfaClaims:
+    try:
+        user_id, challenge_id = payload["uid"], payload["cid"]
+    except (KeyError, TypeError):
+        raise TokenError("malformed token") from None
+    if type(user_id) is not int or not isinstance(challenge_id, str):
+        raise TokenError("malformed token")
+    return MfaClaims(user_id, challenge_id)
+
+
 def kind_of(token: str) -> str:
     """Return the kind a token says it is; trust it only once ``verify`` accepted the token."""
     return token.partition(".")[0]
@@ -202,6 +231,7 @@ def init_app(app: Flask) -> None:
         int(app.config["ACCESS_TOKEN_MAX_AGE"]),
         int(app.config["REFRESH_TOKEN_MAX_AGE"]),
         int(app.config["PERSONAL_TOKEN_MAX_AGE"]),
+        int(app.config["MFA_TOKEN_MAX_AGE"]),
     )
 
 

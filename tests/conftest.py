@@ -13,9 +13,9 @@ from datetime import UTC, datetime
 import pytest
 import time_machine
 from sqlalchemy import event
-from support.accounts import PASSWORD, Login, PersonalToken
+from support.accounts import PASSWORD, Enrolled, Login, PersonalToken, totp_code
 from support.backends import BACKENDS, backend_for
-from support.hashing import CHEAP_HASHING
+from support.hashing import CHEAP_HASHING, CountingHasher
 from werkzeug.serving import make_server
 
 from api import create_app
@@ -92,12 +92,17 @@ def login(client):
         response = client.post(
             "/login", json={"username": username, "password": password}, headers=headers
         )
-        assert response.status_code == 200, response.get_json()
-        body = response.get_json()
-        me = client.get("/me", headers={"Authorization": f"Bearer {body['access_token']}"})
-        return Login(me.get_json()["id"], body["access_token"], body["refresh_token"])
+        return _logged_in(client, response)
 
     return log_in
+
+
+def _logged_in(client, response) -> Login:
+    """The Login a token-pair answer gives, its user asked of ``GET /me``."""
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    me = client.get("/me", headers={"Authorization": f"Bearer {body['access_token']}"})
+    return Login(me.get_json()["id"], body["access_token"], body["refresh_token"])
 
 
 @pytest.fixture
@@ -123,6 +128,15 @@ def clock():
     """A clock that stands still until the test moves it: ``clock.shift(seconds)``."""
     with time_machine.travel(datetime(2026, 11, 29, 10, 0, tzinfo=UTC), tick=False) as traveller:
         yield traveller
+
+
+@pytest.fixture
+def hasher(app, monkeypatch) -> CountingHasher:
+    """Count the app's password verifications and hashes (Django's counting-hasher test)."""
+    hashing = app.extensions["tessera.passwords"]
+    counting = CountingHasher(hashing.hasher)
+    monkeypatch.setattr(hashing, "hasher", counting)
+    return counting
 
 
 @pytest.fixture
@@ -165,3 +179,49 @@ def make_token(client):
         return PersonalToken(created["id"], created["token"], created["scopes"])
 
     return make
+
+
+@pytest.fixture
+def enrol(client):
+    """Turn TOTP on for a logged-in user through the endpoints, as an authenticator app would."""
+
+    def enrol_totp(owner: Login) -> Enrolled:
+        started = client.post("/mfa/totp", headers=owner.headers)
+        assert started.status_code == 200, started.get_json()
+        secret = started.get_json()["secret"]
+        confirmed = client.post(
+            "/mfa/totp/confirm", json={"code": totp_code(secret)}, headers=owner.headers
+        )
+        assert confirmed.status_code == 200, confirmed.get_json()
+        return Enrolled(secret, confirmed.get_json()["recovery_codes"])
+
+    return enrol_totp
+
+
+@pytest.fixture
+def mfa_token(client):
+    """Log in with the right password of a user with TOTP on: the ``mfa_token`` it answers."""
+
+    def first_step(username: str, password: str = PASSWORD, **headers) -> str:
+        response = client.post(
+            "/login", json={"username": username, "password": password}, headers=headers
+        )
+        assert response.status_code == 401, response.get_json()
+        assert response.get_json()["mfa_required"] is True
+        return response.get_json()["mfa_token"]
+
+    return first_step
+
+
+@pytest.fixture
+def totp_login(client, mfa_token):
+    """Log in in two steps, the password then a code (``steps`` away from now's)."""
+
+    def log_in(username: str, secret: str, steps: int = 0) -> Login:
+        token = mfa_token(username)
+        response = client.post(
+            "/login/mfa", json={"mfa_token": token, "code": totp_code(secret, steps)}
+        )
+        return _logged_in(client, response)
+
+    return log_in

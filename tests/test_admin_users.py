@@ -10,7 +10,15 @@ from api.database import db
 from api.models import LoginSession, Note, User
 
 NEW_PASSWORD = "a different long passphrase"
-USER_FIELDS = {"id", "username", "is_admin", "is_active", "created_at", "last_login_at"}
+USER_FIELDS = {
+    "id",
+    "username",
+    "is_admin",
+    "is_active",
+    "mfa_enabled",
+    "created_at",
+    "last_login_at",
+}
 
 
 def _count(app, model, **where) -> int:

@@ -95,6 +95,7 @@ def test_list_users_as_table_and_json(cli, make_user):
         "username",
         "is_admin",
         "is_active",
+        "mfa_enabled",
         "created_at",
         "last_login_at",
     ]
@@ -106,10 +107,12 @@ def test_list_users_as_table_and_json(cli, make_user):
         "username",
         "is_admin",
         "is_active",
+        "mfa_enabled",
         "created_at",
         "last_login_at",
     }
     assert records[0]["is_admin"] is True and records[1]["last_login_at"] is None
+    assert records[0]["mfa_enabled"] is False
 
 
 def test_set_password_ends_sessions_and_changes_the_password(client, cli, alice):

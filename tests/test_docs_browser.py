@@ -1,4 +1,5 @@
-"""/docs in a real browser: Swagger UI loads from the app alone, authorizes, and runs GET /me.
+"""/docs in a real browser: Swagger UI loads from the app alone, authorizes, runs GET /me, and
+walks a person through TOTP enrolment with the QR code drawn.
 
 Headless Chromium from Debian (``apt-get install -y chromium``, as ``.ci/run`` does), driven
 by Playwright with ``executable_path``: Playwright's own browser download is never used.
@@ -72,24 +73,38 @@ def page(browser, live_server):
     context.close()
 
 
-def test_docs_page_authorizes_with_a_token_and_runs_get_me(page, live_server, alice):
-    page.goto(f"{live_server}/docs")
+def _authorize(page, token: str) -> None:
     page.get_by_role("button", name="Authorize").first.click()
     modal = page.locator(".modal-ux")
-    modal.locator("#auth-bearer-value").fill(alice.access_token)
+    modal.locator("#auth-bearer-value").fill(token)
     modal.get_by_role("button", name="Apply credentials").click()
     modal.get_by_role("button", name="Close").click()
 
-    get_me = page.locator("#operations-resources-get_me")
-    get_me.locator(".opblock-summary").click()
-    get_me.get_by_role("button", name="Try it out").click()
-    get_me.get_by_role("button", name="Execute").click()
 
-    live = get_me.locator(".live-responses-table")
+def _try_it_out(page, operation_id: str):
+    """Run an operation with Try it out and Execute; return its live responses table, with
+    the answer's body (``pre``) shown."""
+    operation = page.locator(f"#operations-{operation_id}")
+    operation.locator(".opblock-summary").click()
+    operation.get_by_role("button", name="Try it out").click()
+    operation.get_by_role("button", name="Execute").click()
+    live = operation.locator(".live-responses-table")
+    live.locator(".response-col_description pre").first.wait_for()
+    return live
+
+
+def _status_of(live) -> str:
+    return live.locator("tr.response .response-col_status").first.inner_text().strip()
+
+
+def test_docs_page_authorizes_with_a_token_and_runs_get_me(page, live_server, alice):
+    page.goto(f"{live_server}/docs")
+    _authorize(page, alice.access_token)
+
+    live = _try_it_out(page, "resources-get_me")
     body = live.locator(".response-col_description pre").first
-    body.wait_for()
     assert '"username": "alice"' in body.inner_text()
-    assert live.locator("tr.response .response-col_status").first.inner_text().strip() == "200"
+    assert _status_of(live) == "200"
     assert page.outside_requests == []
     assert [e for e in page.console_errors if "Content Security Policy" in e] == []
 
@@ -103,3 +118,21 @@ def test_docs_page_lists_every_operation_without_a_token(page, live_server):
     )
     assert page.locator(".opblock").count() == expected
     assert page.outside_requests == []
+
+
+def test_docs_page_walks_a_person_through_totp_enrolment(page, live_server, alice):
+    page.goto(f"{live_server}/docs")
+    _authorize(page, alice.access_token)
+
+    live = _try_it_out(page, "auth-start_totp_enrolment")
+    body = live.locator(".response-col_description pre").first
+    assert '"otpauth_uri": "otpauth://totp/Tessera:alice?secret=' in body.inner_text()
+    assert _status_of(live) == "200"
+
+    # The QR code is drawn as an image, ready for an authenticator app's camera.
+    qr = live.locator("img.tessera-qr-code")
+    qr.wait_for()
+    size = qr.evaluate("img => img.decode().then(() => [img.naturalWidth, img.naturalHeight])")
+    assert size[0] > 100 and size[0] == size[1]
+    assert page.outside_requests == []
+    assert [e for e in page.console_errors if "Content Security Policy" in e] == []

@@ -12,36 +12,6 @@ from argon2 import extract_parameters
 from support.accounts import PASSWORD
 
 
-class CountingHasher:
-    """Wrap an argon2 ``PasswordHasher`` and count what it is asked to do."""
-
-    def __init__(self, hasher) -> None:
-        self.hasher = hasher
-        self.verifications = 0
-        self.hashes = 0
-        self.verified: list[str] = []
-
-    def verify(self, password_hash, password):
-        self.verifications += 1
-        self.verified.append(password_hash)
-        return self.hasher.verify(password_hash, password)
-
-    def hash(self, password, **kwargs):
-        self.hashes += 1
-        return self.hasher.hash(password, **kwargs)
-
-    def __getattr__(self, name):
-        return getattr(self.hasher, name)
-
-
-@pytest.fixture
-def hasher(app, monkeypatch) -> CountingHasher:
-    hashing = app.extensions["tessera.passwords"]
-    counting = CountingHasher(hashing.hasher)
-    monkeypatch.setattr(hashing, "hasher", counting)
-    return counting
-
-
 @pytest.fixture
 def users(make_user):
     make_user("alice")

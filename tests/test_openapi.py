@@ -18,6 +18,7 @@ from api.headers import JSON_CSP
 NOT_OPERATIONS = {"docs.asset", "docs.initializer", "static"}
 PUBLIC = {
     ("post", "/login"),
+    ("post", "/login/mfa"),
     ("post", "/refresh"),
     ("post", "/revoke"),
     ("get", "/health"),

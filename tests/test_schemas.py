@@ -27,12 +27,21 @@ NOTES = [
     for n in range(1, 4)
 ]
 USERS = [
-    Row(id=1, username="alice", is_admin=True, is_active=True, created_at=WHEN, last_login_at=None),
+    Row(
+        id=1,
+        username="alice",
+        is_admin=True,
+        is_active=True,
+        mfa_enabled=True,
+        created_at=WHEN,
+        last_login_at=None,
+    ),
     Row(
         id=2,
         username="bob",
         is_admin=False,
         is_active=False,
+        mfa_enabled=False,
         created_at=WHEN,
         last_login_at=WHEN + timedelta(days=1),
         password_hash="$argon2id$never-dumped",

@@ -26,7 +26,14 @@ CONTRACT = [
     ("/tokens", "account", "account"),
     ("/events", "account", "account"),
     ("/audit", "users:read", "users:read"),
+    ("/reauthenticate", "account", "account"),
+    ("/mfa", "mfa:enroll", "mfa:enroll"),
 ]
+# Operations whose scope is not their path's: the account manages TOTP once it is on.
+CONTRACT_EXCEPTIONS = {
+    ("DELETE", "/mfa/totp"): "account",
+    ("POST", "/mfa/recovery-codes"): "account",
+}
 
 
 def _challenge(scope: str) -> str:
@@ -41,6 +48,8 @@ def _assert_insufficient_scope(response, scope: str) -> None:
 
 
 def _contract_scope(method: str, path: str) -> str | None:
+    if (method, path) in CONTRACT_EXCEPTIONS:
+        return CONTRACT_EXCEPTIONS[(method, path)]
     for prefix, read, write in CONTRACT:
         if path == prefix or path.startswith(prefix + "/"):
             return read if method == "GET" else write

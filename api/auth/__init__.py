@@ -5,10 +5,22 @@ from ..views import Blueprint
 blp = Blueprint(
     "auth",
     __name__,
-    description="Log in, refresh tokens, manage sessions and personal access tokens.",
+    description=(
+        "Log in (with a second factor), refresh tokens, manage sessions, personal access "
+        "tokens and TOTP."
+    ),
 )
 
 # Each module registers its views on ``blp``.
-from . import events, login, password, revoke, sessions, tokens  # noqa: E402, F401
+from . import (  # noqa: E402, F401
+    events,
+    login,
+    mfa,
+    password,
+    reauthenticate,
+    revoke,
+    sessions,
+    tokens,
+)
 
 __all__ = ["blp"]

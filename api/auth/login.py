@@ -1,14 +1,15 @@
-"""``POST /login`` and ``POST /refresh``: credentials in, a token pair out."""
+"""``POST /login``, ``POST /login/mfa`` and ``POST /refresh``: credentials in, a token pair
+out."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from ..client_info import current_client
-from ..fields import Password
-from ..services import sessions
+from ..fields import Password, RecoveryCode, TotpCode
+from ..services import second_step, sessions
 from ..views import raises
 from . import blp
 
@@ -16,6 +17,22 @@ from . import blp
 class LoginSchema(Schema):
     username = fields.String(required=True, validate=validate.Length(min=1, max=256))
     password = Password(required=True)
+
+
+class SecondStepSchema(Schema):
+    mfa_token = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=4096),
+        metadata={"description": "From the 401 `mfa_required` answer of `POST /login`."},
+    )
+    code = TotpCode()
+    recovery_code = RecoveryCode()
+    json_schema_rules = {"oneOf": [{"required": ["code"]}, {"required": ["recovery_code"]}]}
+
+    @validates_schema
+    def _one_factor(self, data, **kwargs):
+        if ("code" in data) == ("recovery_code" in data):
+            raise ValidationError("Give either code or recovery_code.", "_schema")
 
 
 class RefreshSchema(Schema):
@@ -35,8 +52,28 @@ class TokenPairSchema(Schema):
 @blp.arguments(LoginSchema)
 @blp.response(200, TokenPairSchema)
 def login(credentials):
-    """Log in with a username and password; get an access and a refresh token."""
+    """Log in with a username and password; get an access and a refresh token.
+
+    For a user with TOTP on, the right password answers 401 with `"mfa_required": true`, an
+    `mfa_token` and `mfa_expires_in` (seconds): send them with a code to `POST /login/mfa`.
+    """
     pair = sessions.authenticate(credentials["username"], credentials["password"], current_client())
+    return asdict(pair)
+
+
+@blp.route("/login/mfa", methods=["POST"])
+@raises(401, 429)
+@blp.arguments(SecondStepSchema)
+@blp.response(200, TokenPairSchema)
+def login_second_step(body):
+    """Finish a login with a TOTP code (or a recovery code) and the `mfa_token`.
+
+    Each code works once; the `mfa_token` is spent by its success, by 5 wrong codes or by
+    its expiry. A wrong code is 401 and a failed attempt.
+    """
+    pair = second_step.complete_login(
+        body["mfa_token"], body.get("code"), body.get("recovery_code"), current_client()
+    )
     return asdict(pair)
 
 

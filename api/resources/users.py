@@ -20,6 +20,7 @@ class UserSchema(Schema):
     password = NewPassword(required=True)
     is_admin = StrictBoolean(load_default=False)
     is_active = fields.Boolean(dump_only=True)
+    mfa_enabled = fields.Boolean(dump_only=True, metadata={"description": "Whether TOTP is on."})
     created_at = fields.DateTime(dump_only=True)
     last_login_at = fields.DateTime(dump_only=True, allow_none=True)
 

@@ -13,13 +13,14 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
-from .. import attempts, passwords, tokens
+from .. import attempts, passwords, scopes, tokens
 from ..audit import audit, clip
 from ..client_info import Client
 from ..database import db
 from ..errors import Forbidden, InvalidCredentials
 from ..models import LoginSession, User, session_refusal, utcnow
 from ..pagination import Page, paginate
+from . import mfa
 from .accounts import check_new_password, find_user, username_key
 from .revocation import revoke_session, revoke_sessions
 
@@ -47,6 +48,10 @@ def authenticate(username: str, password: str, client: Client) -> TokenPair:
     Unknown user, wrong password and deactivated user are refused alike, each after exactly
     one password verification, so neither the answer nor its timing tells them apart. Each
     refusal is a failed attempt for the client's address and the username.
+
+    The right password of a user with TOTP on opens no session yet: it raises
+    ``SecondFactorRequired`` with the ``mfa_token`` of a new challenge (not a failed attempt).
+    A user whom ``MFA_REQUIRED`` names and who has no TOTP gets an enrolment-only session.
     """
     key = username_key(username)
     attempts.check(client.address, key)
@@ -65,12 +70,26 @@ def authenticate(username: str, password: str, client: Client) -> TokenPair:
         raise InvalidCredentials(WRONG_CREDENTIALS)
     if hashing.needs_rehash(user.password_hash):
         user.password_hash = hashing.hash(password)
+    if user.mfa_enabled:
+        second_step = mfa.open_challenge(user)
+        audit("login", "mfa_required", user_id=user.id)
+        with _unless_user_deleted(WRONG_CREDENTIALS):
+            db.session.flush()
+        raise second_step
+    enrolment_only = scopes.mfa_required(current_app.config["MFA_REQUIRED"], user.is_admin)
+    return open_session(user, client, enrolment_only=enrolment_only)
+
+
+def open_session(user: User, client: Client, enrolment_only: bool = False) -> TokenPair:
+    """Open a login session for ``user``, who has just proved themselves, and commit."""
     now = utcnow()
     login_session = LoginSession(
         id=secrets.token_urlsafe(16),
         user_id=user.id,
         created_at=now,
         last_used_at=now,
+        authenticated_at=now,
+        enrolment_only=enrolment_only,
         expires_at=now + timedelta(seconds=current_app.config["SESSION_MAX_AGE"]),
         user_agent=client.user_agent,
         refresh_generation=0,
@@ -79,9 +98,10 @@ def authenticate(username: str, password: str, client: Client) -> TokenPair:
     db.session.add(login_session)
     # Made before the commit, which expires every loaded object: reading them afterwards
     # would cost two more SELECTs for values already at hand.
-    pair = _token_pair(login_session)
+    pair = token_pair(login_session)
+    fields = {"enrolment_only": True} if enrolment_only else {}
+    audit("login", user_id=pair.user_id, session_id=pair.session_id, **fields)
     with _unless_user_deleted(WRONG_CREDENTIALS):
-        audit("login", user_id=pair.user_id, session_id=pair.session_id)
         db.session.flush()
     return pair
 
@@ -97,7 +117,8 @@ def _unless_user_deleted(refusal: str) -> Iterator[None]:
         raise InvalidCredentials(refusal) from None
 
 
-def _token_pair(login_session: LoginSession) -> TokenPair:
+def token_pair(login_session: LoginSession) -> TokenPair:
+    """Return a new access and refresh token of the session's current generation."""
     codec = tokens.codec()
     claims = tokens.Claims(
         login_session.user_id, login_session.id, login_session.refresh_generation
@@ -146,7 +167,7 @@ def refresh(refresh_token: str) -> TokenPair:
     audit("refresh", user_id=claims.user_id, session_id=claims.session_id)
     db.session.commit()
     login_session = db.session.get(LoginSession, claims.session_id, populate_existing=True)
-    return _token_pair(login_session)
+    return token_pair(login_session)
 
 
 def _within_leeway(login_session: LoginSession, generation: int) -> bool:
@@ -179,7 +200,7 @@ def _refresh_race_or_refuse(claims: tokens.Claims) -> TokenPair:
         # No swap and no new generation: the session goes on as one, both tabs in it.
         audit("refresh", user_id=claims.user_id, session_id=claims.session_id, leeway=True)
         db.session.commit()
-        return _token_pair(login_session)
+        return token_pair(login_session)
     if reason is None:
         # The session is live, so the token's generation is an old one: it was spent before.
         revoke_session(claims.session_id)

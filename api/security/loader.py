@@ -1,31 +1,23 @@
-"""Who is calling and what they may do.
+"""The request loader: turn a request's bearer token into a ``Principal``, or refuse it.
 
-Bearer tokens are the only way in: no cookie session, no remember-me cookie. One Flask-Login
-request loader checks a token's form, signature, expiry and kind without the database, then
-loads the user with the login session (an access token) or with the personal access token's
-row (a PAT) in one statement. Views say what they need with ``requires``: the scope, and
-whether the login must be fresh. It also marks them, so the OpenAPI document and the tests
-read the mark instead of guessing.
+Every check that needs no database comes first (the header's form, the signature, the expiry,
+the kind); then one statement loads the user with the login session (an access token) or with
+the personal access token's row (a PAT).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import wraps
-from typing import Any, TypeVar
 
-from flask import Flask, Request, Response, current_app, g
-from flask.sessions import SessionInterface
-from flask_login import LoginManager, login_required
+from flask import Request, Response, current_app, g
 from sqlalchemy import Connection, bindparam, select, update
 
-from . import scopes, tokens
-from .database import db
-from .errors import CHALLENGE, Forbidden, InvalidCredentials, problem
-from .models import (
+from .. import scopes, tokens
+from ..database import db
+from ..errors import CHALLENGE, problem
+from ..models import (
     LoginSession,
     PersonalToken,
     User,
@@ -33,9 +25,6 @@ from .models import (
     session_refusal,
     utcnow,
 )
-from .views import unwrapped
-
-View = TypeVar("View", bound=Callable[..., Any])
 
 # RFC 6750 section 2.1: the scheme (any case), one space, a b64token.
 _BEARER = re.compile(r"[Bb][Ee][Aa][Rr][Ee][Rr] ([A-Za-z0-9\-._~+/]+=*)")
@@ -76,7 +65,12 @@ def _touch_statement(table):
 
 _SESSIONS = LoginSession.__table__
 _PERSONAL = PersonalToken.__table__
-_PRINCIPAL_QUERY = _principal_query(_SESSIONS, _SESSIONS.c.created_at.label("authenticated_at"))
+_PRINCIPAL_QUERY = _principal_query(
+    _SESSIONS,
+    _SESSIONS.c.authenticated_at,
+    _SESSIONS.c.enrolment_only,
+    _USERS.c.totp_secret.is_not(None).label("mfa_enabled"),
+)
 _PERSONAL_PRINCIPAL_QUERY = _principal_query(_PERSONAL, _PERSONAL.c.scopes)
 _TOUCH_SESSION = _touch_statement(_SESSIONS)
 _TOUCH_PERSONAL = _touch_statement(_PERSONAL)
@@ -165,13 +159,19 @@ def _load(query, touch, row_id, claims) -> Principal | None:
             tuple(sorted(granted)),
             token_id=claims.token_id,
         )
+    granted = scopes.session_scopes(
+        row.is_admin,
+        bool(row.mfa_enabled),
+        bool(row.enrolment_only),
+        current_app.config["MFA_REQUIRED"],
+    )
     return Principal(
         row.id,
         row.username,
         row.is_admin,
         row.created_at,
         claims.session_id,
-        tuple(sorted(scopes.granted_by_role(row.is_admin))),
+        tuple(sorted(granted)),
         authenticated_at=row.authenticated_at,
     )
 
@@ -202,129 +202,3 @@ def unauthorized() -> Response:
         return problem(401, "authentication required", headers={"WWW-Authenticate": CHALLENGE})
     challenge = f'{CHALLENGE}, error="invalid_token", error_description="{reason}"'
     return problem(401, reason, headers={"WWW-Authenticate": challenge})
-
-
-def caller() -> Principal | None:
-    """Return who the request authenticated as, if a guard has checked; never loads anyone."""
-    return g.get("principal")
-
-
-@dataclass(frozen=True, slots=True)
-class Access:
-    """What a view asks of its caller: a valid token carrying ``scope`` (any valid token when
-    None) and, if ``fresh``, a login at most ``REAUTH_MAX_AGE`` seconds old."""
-
-    scope: str | None = None
-    fresh: bool = False
-
-
-def requires(scope: str | None = None, *, fresh: bool = False) -> Callable[[View], View]:
-    """Let through callers whose token carries ``scope`` (and a fresh login, if asked); mark
-    the view with what it asks.
-
-    No token, or a refused one, is 401 with the RFC 6750 challenge (Flask-Login's
-    ``login_required``); a token without the scope is 403 ``insufficient_scope``; a login
-    that is not fresh is 401 ``insufficient_user_authentication`` (RFC 9470).
-    """
-    if scope is not None and scope not in scopes.ALL:
-        raise ValueError(f"unknown scope {scope!r}")
-    access = Access(scope, fresh)
-
-    def decorate(view: View) -> View:
-        @wraps(view)
-        def checked(*args: Any, **kwargs: Any) -> Any:
-            principal = caller()
-            if principal is None:  # only if someone set Flask-Login's LOGIN_DISABLED
-                return current_app.login_manager.unauthorized()
-            if access.scope is not None and access.scope not in principal.scopes:
-                raise insufficient_scope(principal, access.scope)
-            if access.fresh and not is_fresh(principal, utcnow()):
-                raise stale_login()
-            return view(*args, **kwargs)
-
-        guarded = login_required(checked)
-        guarded.access = access
-        return guarded
-
-    return decorate
-
-
-def insufficient_scope(principal: Principal, scope: str) -> Forbidden:
-    """The 403 for a valid token without ``scope`` (RFC 6750, section 3.1)."""
-    if scope in scopes.ADMIN and not principal.is_admin:
-        detail = "admin rights required"
-    else:
-        detail = f"this token does not carry the {scope} scope"
-    challenge = f'{CHALLENGE}, error="insufficient_scope", scope="{scope}"'
-    return Forbidden(detail, headers={"WWW-Authenticate": challenge})
-
-
-def is_fresh(principal: Principal, now: datetime) -> bool:
-    """Tell whether the caller proved themselves at most ``REAUTH_MAX_AGE`` seconds ago.
-
-    The one rule for "fresh": today the proof is the login that opened the session.
-    """
-    if principal.authenticated_at is None:
-        return False
-    max_age = timedelta(seconds=current_app.config["REAUTH_MAX_AGE"])
-    return now - principal.authenticated_at <= max_age
-
-
-def stale_login() -> InvalidCredentials:
-    """The 401 asking for a more recent login (RFC 9470, section 3)."""
-    detail = "a more recent login is required"
-    max_age = int(current_app.config["REAUTH_MAX_AGE"])
-    challenge = (
-        f'{CHALLENGE}, error="insufficient_user_authentication", '
-        f'error_description="{detail}", max_age={max_age}'
-    )
-    return InvalidCredentials(detail, headers={"WWW-Authenticate": challenge})
-
-
-def access_of(view: Callable[..., Any]) -> Access | None:
-    """Return what ``view`` asks of its caller, or None for a view anyone may call."""
-    for layer in unwrapped(view):
-        access = getattr(layer, "access", None)
-        if access is not None:
-            return access
-    return None
-
-
-class NoSessionInterface(SessionInterface):
-    """Never read or write a cookie session.
-
-    The API is authenticated by bearer tokens alone; a cookie session would let Flask-Login
-    skip the token checks, and would outlive a logout. Anything that writes to ``session``
-    fails loudly instead of setting a cookie.
-    """
-
-    def open_session(self, app, request):
-        return None  # Flask then uses its read-only NullSession
-
-    def save_session(self, app, session, response) -> None:
-        return None
-
-
-class IgnoreCookies:
-    """WSGI middleware: the request's cookies never reach the app.
-
-    Flask-Login would try a remember-me cookie before the request loader, and skip the loader
-    when one is present; with no cookie at all, the loader is the only way in.
-    """
-
-    def __init__(self, wsgi_app: Callable[..., Any]) -> None:
-        self.wsgi_app = wsgi_app
-
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        environ.pop("HTTP_COOKIE", None)
-        return self.wsgi_app(environ, start_response)
-
-
-def init_app(app: Flask) -> None:
-    """Make bearer tokens the only way in: the app's login manager, no cookies, no session."""
-    app.session_interface = NoSessionInterface()
-    app.wsgi_app = IgnoreCookies(app.wsgi_app)
-    login_manager = LoginManager(app)
-    login_manager.session_protection = None
-    login_manager.request_loader(load_principal)
-    login_manager.unauthorized_handler(unauthorized)

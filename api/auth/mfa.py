@@ -1,0 +1,122 @@
+"""``/mfa``: the caller's second factor, TOTP (RFC 6238) and its recovery codes.
+
+Enrolling needs ``mfa:enroll``, which every session token carries (and the only scope of an
+enrolment-only session); turning TOTP off and replacing the recovery codes need ``account``.
+Starting an enrolment, turning TOTP off and new recovery codes need a fresh login.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from marshmallow import Schema, fields
+
+from ..client_info import current_client
+from ..fields import TotpCode
+from ..scopes import ACCOUNT, MFA_ENROLL
+from ..security import caller, requires
+from ..services import mfa
+from ..views import raises
+from . import blp
+
+
+class MfaStatusSchema(Schema):
+    totp = fields.Boolean(required=True, metadata={"description": "Whether TOTP is on."})
+    recovery_codes_left = fields.Integer(required=True)
+
+
+class EnrolmentSchema(Schema):
+    secret = fields.String(
+        required=True,
+        metadata={"description": "The TOTP secret (base32), for typing into an authenticator."},
+    )
+    otpauth_uri = fields.String(
+        required=True,
+        metadata={"description": "The `otpauth://totp/...` URI an authenticator app reads."},
+    )
+    qr_svg = fields.String(
+        required=True,
+        metadata={
+            "description": (
+                "The QR code of `otpauth_uri`, a standalone SVG document (`<svg ...>`): "
+                'show it to the user, e.g. as `<img src="data:image/svg+xml,...">`; '
+                "these docs render it under the response."
+            )
+        },
+    )
+
+
+class ConfirmSchema(Schema):
+    code = TotpCode(required=True)
+
+
+class RecoveryCodesSchema(Schema):
+    recovery_codes = fields.List(
+        fields.String(),
+        required=True,
+        metadata={
+            "description": "Single-use codes for when the authenticator is lost: shown "
+            "only here, keep them somewhere safe."
+        },
+    )
+
+
+@blp.route("/mfa", methods=["GET"])
+@requires(MFA_ENROLL)
+@blp.response(200, MfaStatusSchema)
+def get_mfa():
+    """Say whether TOTP is on, and how many recovery codes are left."""
+    return mfa.status(caller().id)
+
+
+@blp.route("/mfa/totp", methods=["POST"])
+@requires(MFA_ENROLL, fresh=True)
+@raises(409)
+@blp.response(200, EnrolmentSchema)
+def start_totp_enrolment():
+    """Start enrolling TOTP: a new secret, pending until confirmed with a code.
+
+    Replaces an enrolment started before; 409 when TOTP is already on. Scan the QR code (or
+    type the secret) into an authenticator app, then send its code to `POST
+    /mfa/totp/confirm`.
+    """
+    principal = caller()
+    return asdict(mfa.start_enrolment(principal.id, principal.session_id))
+
+
+@blp.route("/mfa/totp/confirm", methods=["POST"])
+@requires(MFA_ENROLL)
+@raises(409, 429)
+@blp.arguments(ConfirmSchema)
+@blp.response(200, RecoveryCodesSchema)
+def confirm_totp_enrolment(body):
+    """Turn TOTP on with a code of the pending secret; get the recovery codes, once.
+
+    Every other session of the caller ends. A wrong code is 422 and a failed attempt. An
+    enrolment-only session stays one: log in again, with a code, for a full session.
+    """
+    principal = caller()
+    codes = mfa.confirm_enrolment(
+        principal.id, principal.session_id, body["code"], current_client()
+    )
+    return {"recovery_codes": codes}
+
+
+@blp.route("/mfa/totp", methods=["DELETE"])
+@requires(ACCOUNT, fresh=True)
+@raises(409)
+@blp.response(204)
+def delete_totp():
+    """Turn TOTP off, with its recovery codes; logging in asks for the password alone."""
+    principal = caller()
+    mfa.disable_totp(principal.id, principal.session_id)
+
+
+@blp.route("/mfa/recovery-codes", methods=["POST"])
+@requires(ACCOUNT, fresh=True)
+@raises(409)
+@blp.response(200, RecoveryCodesSchema)
+def regenerate_recovery_codes():
+    """Make a new set of recovery codes, shown once; the old ones stop working."""
+    principal = caller()
+    return {"recovery_codes": mfa.regenerate_recovery_codes(principal.id, principal.session_id)}

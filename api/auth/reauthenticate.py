@@ -1,0 +1,54 @@
+"""``POST /reauthenticate``: prove the user again in the same session (RFC 9470's step-up)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from marshmallow import Schema, ValidationError, validates_schema
+
+from ..client_info import current_client
+from ..fields import Password, RecoveryCode, TotpCode
+from ..scopes import ACCOUNT
+from ..security import caller, requires
+from ..services import second_step
+from ..views import raises
+from . import blp
+from .login import TokenPairSchema
+
+
+class ReauthenticateSchema(Schema):
+    """The password and, for a user with TOTP on, a ``code`` or a ``recovery_code``."""
+
+    password = Password(required=True)
+    code = TotpCode()
+    recovery_code = RecoveryCode()
+    json_schema_rules = {"not": {"required": ["code", "recovery_code"]}}
+
+    @validates_schema
+    def _at_most_one_factor(self, data, **kwargs):
+        # Whether a factor is needed at all is the user's: the service says.
+        if "code" in data and "recovery_code" in data:
+            raise ValidationError("Give either code or recovery_code, not both.", "_schema")
+
+
+@blp.route("/reauthenticate", methods=["POST"])
+@requires(ACCOUNT)
+@raises(403, 429)
+@blp.arguments(ReauthenticateSchema)
+@blp.response(200, TokenPairSchema)
+def reauthenticate(body):
+    """Prove yourself again: the session's login counts as fresh for `REAUTH_MAX_AGE` again.
+
+    Answers a new token pair of the same session (the refresh token sent before is
+    replaced). A wrong password or code is 403 and a failed attempt.
+    """
+    principal = caller()
+    pair = second_step.reauthenticate(
+        principal.id,
+        principal.session_id,
+        body["password"],
+        body.get("code"),
+        body.get("recovery_code"),
+        current_client(),
+    )
+    return asdict(pair)

@@ -1,0 +1,256 @@
+"""A second factor: enrolling TOTP, recovery codes, checking a code, a login's challenge.
+
+A TOTP secret is kept encrypted (``api.encryption``), a recovery code as its hash (``api.otp``
+says why a plain SHA-256 is right for them). A code is accepted by a compare-and-swap on the
+user's last accepted time step, a recovery code by one on its ``used_at``: of two requests
+with the same code, exactly one wins, on SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import delete, func, or_, select, update
+
+from .. import attempts, encryption, otp, tokens
+from ..audit import audit
+from ..client_info import Client
+from ..database import db
+from ..errors import Conflict, Invalid, InvalidCredentials, NotFound
+from ..models import MfaChallenge, RecoveryCode, User, utcnow
+from .revocation import revoke_sessions
+
+# Wrong codes that spend a login's challenge: its mfa_token then works no more.
+MAX_CHALLENGE_FAILURES = 5
+TOTP = "totp"
+RECOVERY_CODE = "recovery_code"
+
+
+class SecondFactorRequired(InvalidCredentials):
+    """The right password of a user with TOTP on: the login waits for a code.
+
+    Not a failed attempt. The problem document carries the ``mfa_token`` for the second step.
+    """
+
+    def __init__(self, mfa_token: str, expires_in: int) -> None:
+        super().__init__(
+            "a second factor is required: send the mfa_token and a code to POST /login/mfa",
+            extra={"mfa_required": True, "mfa_token": mfa_token, "mfa_expires_in": expires_in},
+        )
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    secret: str
+    otpauth_uri: str
+    qr_svg: str
+
+
+def _user(user_id: int) -> User:
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise InvalidCredentials("user deleted")
+    return user
+
+
+def status(user_id: int) -> dict:
+    """Return whether TOTP is on for the user, and how many recovery codes are left."""
+    user = _user(user_id)
+    return {"totp": user.mfa_enabled, "recovery_codes_left": codes_left(user_id)}
+
+
+def codes_left(user_id: int) -> int:
+    """Return how many unused recovery codes the user has."""
+    return db.session.scalar(
+        select(func.count())
+        .select_from(RecoveryCode)
+        .where(RecoveryCode.user_id == user_id, RecoveryCode.used_at.is_(None))
+    )
+
+
+def start_enrolment(user_id: int, session_id: str) -> Enrolment:
+    """Make a new TOTP secret, pending until a code confirms it; replace any pending one."""
+    user = _user(user_id)
+    if user.mfa_enabled:
+        raise Conflict("TOTP is already on: turn it off first (DELETE /mfa/totp)")
+    secret = otp.new_secret()
+    user.totp_pending_secret = encryption.box().encrypt(secret)
+    uri = otp.provisioning_uri(secret, user.username, current_app.config["MFA_ISSUER"])
+    audit("mfa_enrolment_started", user_id=user_id, session_id=session_id)
+    db.session.commit()
+    return Enrolment(secret, uri, otp.qr_svg(uri))
+
+
+def confirm_enrolment(user_id: int, session_id: str, code: str, client: Client) -> list[str]:
+    """Turn TOTP on with a code of the pending secret; end every other session of the user.
+
+    Return the new recovery codes, which are shown once. A wrong code is a failed attempt.
+    """
+    user = _user(user_id)
+    if user.mfa_enabled:
+        raise Conflict("TOTP is already on")
+    if user.totp_pending_secret is None:
+        raise Conflict("no enrolment to confirm: start one with POST /mfa/totp")
+    attempts.check(client.address, user.username_key)
+    secret = encryption.box().decrypt(user.totp_pending_secret)
+    step = otp.accepted_step(secret, code, utcnow().timestamp(), None)
+    if step is None:
+        attempts.record_failure(client.address, user.username_key)
+        audit("mfa_enabled", "failure", user_id=user_id, session_id=session_id, refused=True)
+        raise Invalid("wrong code", {"code": ["Wrong code: not the authenticator's current one."]})
+    user.totp_secret, user.totp_pending_secret = user.totp_pending_secret, None
+    user.totp_last_step = step
+    codes = _replace_recovery_codes(user_id)
+    ended = revoke_sessions(user_id, keep_session_id=session_id)
+    audit("mfa_enabled", user_id=user_id, session_id=session_id, sessions_ended=ended)
+    db.session.commit()
+    return codes
+
+
+def _replace_recovery_codes(user_id: int) -> list[str]:
+    """Replace the user's recovery codes with a new set, in the current transaction."""
+    db.session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user_id))
+    codes = otp.new_recovery_codes()
+    now = utcnow()
+    db.session.add_all(
+        RecoveryCode(user_id=user_id, code_hash=otp.recovery_code_hash(code), created_at=now)
+        for code in codes
+    )
+    return codes
+
+
+def _turn_off(user_id: int) -> None:
+    """Turn TOTP off, drop the recovery codes and spend live challenges, in this transaction."""
+    db.session.execute(
+        update(User)
+        .where(User.id == user_id)
+        .values(totp_secret=None, totp_pending_secret=None, totp_last_step=None)
+    )
+    db.session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user_id))
+    db.session.execute(
+        update(MfaChallenge)
+        .where(MfaChallenge.user_id == user_id, MfaChallenge.spent_at.is_(None))
+        .values(spent_at=utcnow())
+    )
+
+
+def disable_totp(user_id: int, session_id: str) -> None:
+    """Turn TOTP and the recovery codes off; the next login asks for the password alone."""
+    if not _user(user_id).mfa_enabled:
+        raise Conflict("TOTP is not on")
+    _turn_off(user_id)
+    audit("mfa_disabled", user_id=user_id, session_id=session_id)
+    db.session.commit()
+
+
+def regenerate_recovery_codes(user_id: int, session_id: str) -> list[str]:
+    """Replace the user's recovery codes; the old ones stop working. Return the new ones."""
+    if not _user(user_id).mfa_enabled:
+        raise Conflict("TOTP is not on: recovery codes come with it")
+    codes = _replace_recovery_codes(user_id)
+    audit("recovery_codes_regenerated", user_id=user_id, session_id=session_id)
+    db.session.commit()
+    return codes
+
+
+def reset(user_id: int) -> int:
+    """Turn a user's TOTP off and end their sessions (the CLI's ``users mfa-reset``).
+
+    Return how many sessions ended. Their personal access tokens stay (``users revoke``).
+    """
+    if db.session.get(User, user_id) is None:
+        raise NotFound("no such user")
+    _turn_off(user_id)
+    ended = revoke_sessions(user_id)
+    audit("mfa_reset", user_id=user_id, sessions_ended=ended)
+    db.session.commit()
+    return ended
+
+
+def open_challenge(user: User) -> SecondFactorRequired:
+    """Start the second step of ``user``'s login, in the current transaction (the caller
+    commits); return the refusal that carries its ``mfa_token``.
+
+    The user's spent and expired challenges go, so their number stays small.
+    """
+    now = utcnow()
+    max_age = int(current_app.config["MFA_TOKEN_MAX_AGE"])
+    db.session.execute(
+        delete(MfaChallenge).where(
+            MfaChallenge.user_id == user.id,
+            or_(MfaChallenge.spent_at.is_not(None), MfaChallenge.expires_at < now),
+        )
+    )
+    challenge = MfaChallenge(
+        id=secrets.token_urlsafe(16),
+        user_id=user.id,
+        created_at=now,
+        expires_at=now + timedelta(seconds=max_age),
+        failures=0,
+    )
+    db.session.add(challenge)
+    token = tokens.codec().issue(tokens.MFA, tokens.MfaClaims(user.id, challenge.id))
+    return SecondFactorRequired(token, max_age)
+
+
+def check_second_factor(
+    user: User, code: str | None, recovery_code: str | None, now: datetime
+) -> str | None:
+    """Accept ``code`` (or ``recovery_code``) for ``user`` in the current transaction.
+
+    Return which factor was accepted (``TOTP`` or ``RECOVERY_CODE``), or None: a wrong code,
+    one already used, or one older than the last accepted. Costs at most three HMACs and one
+    write; never a password hash.
+    """
+    if user.totp_secret is None:
+        return None
+    if recovery_code is not None:
+        used = db.session.execute(
+            update(RecoveryCode)
+            .where(
+                RecoveryCode.user_id == user.id,
+                RecoveryCode.code_hash == otp.recovery_code_hash(recovery_code),
+                RecoveryCode.used_at.is_(None),
+            )
+            .values(used_at=now)
+        ).rowcount
+        return RECOVERY_CODE if used == 1 else None
+    if code is None:
+        return None
+    secret = encryption.box().decrypt(user.totp_secret)
+    step = otp.accepted_step(secret, code, now.timestamp(), user.totp_last_step)
+    if step is None:
+        return None
+    # Compare-and-swap: a concurrent request that accepted this step (or a newer) first wins.
+    claimed = db.session.execute(
+        update(User)
+        .where(
+            User.id == user.id,
+            User.totp_secret.is_not(None),
+            or_(User.totp_last_step.is_(None), User.totp_last_step < step),
+        )
+        .values(totp_last_step=step)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    return TOTP if claimed == 1 else None
+
+
+def reencrypt_secrets(box: encryption.SecretBox) -> int:
+    """Encrypt every stored TOTP secret again with ``box``'s newest key, in the current
+    transaction (the caller commits); return how many secrets."""
+    count = 0
+    for user in db.session.scalars(
+        select(User).where(
+            or_(User.totp_secret.is_not(None), User.totp_pending_secret.is_not(None))
+        )
+    ):
+        if user.totp_secret is not None:
+            user.totp_secret = box.rotate(user.totp_secret)
+            count += 1
+        if user.totp_pending_secret is not None:
+            user.totp_pending_secret = box.rotate(user.totp_pending_secret)
+            count += 1
+    return count

@@ -1,0 +1,186 @@
+"""Proofs after the password: a login's second step (``POST /login/mfa``) and a session's
+renewed proof (``POST /reauthenticate``, RFC 9470's step-up).
+
+Every code checked here, like every password, is counted: a wrong one is a failed attempt for
+the client's address and the user's name, and while either counter is over its limit even the
+right code gets 429.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import case, select, update
+
+from .. import attempts, passwords, tokens
+from ..audit import audit
+from ..client_info import Client
+from ..database import db
+from ..errors import Forbidden, Invalid, InvalidCredentials
+from ..models import LoginSession, MfaChallenge, User, utcnow
+from . import mfa
+from .sessions import TokenPair, open_session, token_pair
+
+WRONG_CODE = "wrong code"
+WRONG_PROOF = "wrong password or code"
+
+
+class InvalidMfaToken(InvalidCredentials):
+    """An ``mfa_token`` was refused; ``detail`` says why."""
+
+
+def complete_login(
+    mfa_token: str, code: str | None, recovery_code: str | None, client: Client
+) -> TokenPair:
+    """Finish a login with the second factor: a TOTP code or a recovery code.
+
+    The ``mfa_token`` names a challenge, spent by this success, by ``MAX_CHALLENGE_FAILURES``
+    wrong codes or by its expiry. One HMAC for the token, at most three for the code, and no
+    password hash: the password was checked at ``POST /login``.
+    """
+    try:
+        claims = tokens.codec().verify(tokens.MFA, mfa_token)
+    except tokens.TokenError as exc:
+        audit("mfa_challenge", "failure", refused=True, reason=exc.reason)
+        raise InvalidMfaToken(exc.reason) from None
+    now = utcnow()
+    row = db.session.execute(
+        select(MfaChallenge, User)
+        .join(User, User.id == MfaChallenge.user_id)
+        .where(MfaChallenge.id == claims.challenge_id, MfaChallenge.user_id == claims.user_id)
+    ).first()
+    reason = _challenge_refusal(row, now)
+    if reason is not None:
+        audit("mfa_challenge", "failure", user_id=claims.user_id, refused=True, reason=reason)
+        raise InvalidMfaToken(reason)
+    challenge, user = row
+    user_id, key, failures = user.id, user.username_key, challenge.failures
+    attempts.check(client.address, key)
+    factor = mfa.check_second_factor(user, code, recovery_code, now)
+    if factor is None:
+        # The compare-and-swap changed no row, but its UPDATE may hold SQLite's write lock:
+        # end the transaction before recording the refusal.
+        db.session.rollback()
+        attempts.record_failure(client.address, key)
+        spent = failures + 1 >= mfa.MAX_CHALLENGE_FAILURES
+        audit("mfa_challenge", "failure", user_id=user_id, reason=WRONG_CODE, spent=spent)
+        _count_wrong_code(claims.challenge_id)
+        db.session.commit()
+        raise InvalidCredentials(
+            f"{WRONG_CODE}; too many wrong codes: log in again" if spent else WRONG_CODE
+        )
+    spent = db.session.execute(
+        update(MfaChallenge)
+        .where(
+            MfaChallenge.id == challenge.id,
+            MfaChallenge.spent_at.is_(None),
+            MfaChallenge.expires_at >= now,
+        )
+        .values(spent_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if spent != 1:  # another request with the same mfa_token won meanwhile
+        db.session.rollback()
+        raise InvalidMfaToken("mfa_token already used")
+    audit("mfa_challenge", user_id=user.id, factor=factor)
+    _audit_recovery_code(user.id, factor)
+    return open_session(user, client)
+
+
+def _challenge_refusal(row, now) -> str | None:
+    if row is None:
+        return "mfa_token not found"
+    challenge, user = row
+    if challenge.spent_at is not None:
+        return "mfa_token already used"
+    if challenge.expires_at < now:  # as for tokens: exactly its lifetime old still works
+        return "token expired"
+    if not user.is_active:
+        return "user deactivated"
+    if not user.mfa_enabled:
+        return "TOTP is off"
+    return None
+
+
+def _count_wrong_code(challenge_id: str) -> None:
+    """Count a wrong code on the challenge; the last allowed one spends it."""
+    failures = MfaChallenge.failures + 1
+    db.session.execute(
+        update(MfaChallenge)
+        .where(MfaChallenge.id == challenge_id, MfaChallenge.spent_at.is_(None))
+        .values(
+            failures=failures,
+            spent_at=case(
+                (failures >= mfa.MAX_CHALLENGE_FAILURES, utcnow()), else_=MfaChallenge.spent_at
+            ),
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _audit_recovery_code(user_id: int, factor: str) -> None:
+    if factor == mfa.RECOVERY_CODE:
+        audit("recovery_code_used", user_id=user_id, codes_left=mfa.codes_left(user_id))
+
+
+def reauthenticate(
+    user_id: int,
+    session_id: str,
+    password: str,
+    code: str | None,
+    recovery_code: str | None,
+    client: Client,
+) -> TokenPair:
+    """Prove the user again in the session: the password and, with TOTP on, a code.
+
+    Renew the session's proof (``authenticated_at``) and answer a new pair of the same
+    session; the refresh token sent before is replaced, as a refresh would. A wrong password
+    or code is 403 (the bearer token is fine: a 401 would tell the client to change it) and a
+    failed attempt; both get the same answer, so no one learns which was wrong.
+    """
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise InvalidCredentials("user deleted")
+    # Asked before the password is checked: this answer says nothing about the password.
+    if user.mfa_enabled and code is None and recovery_code is None:
+        raise Invalid(
+            "a code is required: TOTP is on",
+            {"code": ["Required (or a recovery_code): TOTP is on for this user."]},
+        )
+    if not user.mfa_enabled and (code is not None or recovery_code is not None):
+        field = "code" if code is not None else "recovery_code"
+        raise Invalid("TOTP is off", {field: ["TOTP is off for this user: send the password."]})
+    key = user.username_key
+    attempts.check(client.address, key)
+    now = utcnow()
+    proved = passwords.hashing().verify(user.password_hash, password)
+    factor = None
+    if proved and user.mfa_enabled:
+        factor = mfa.check_second_factor(user, code, recovery_code, now)
+        proved = factor is not None
+    if not proved:
+        db.session.rollback()  # as at /login/mfa: no write lock held while refusing
+        attempts.record_failure(client.address, key)
+        audit("reauthenticated", "failure", user_id=user_id, session_id=session_id, refused=True)
+        raise Forbidden(WRONG_PROOF)
+    renewed = db.session.execute(
+        update(LoginSession)
+        .where(
+            LoginSession.id == session_id,
+            LoginSession.user_id == user_id,
+            LoginSession.revoked_at.is_(None),
+        )
+        .values(
+            authenticated_at=now,
+            refresh_generation=LoginSession.refresh_generation + 1,
+            refreshed_at=now,
+            last_used_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if renewed != 1:
+        db.session.rollback()
+        raise InvalidCredentials("session revoked")
+    audit("reauthenticated", user_id=user_id, session_id=session_id, factor=factor)
+    if factor is not None:
+        _audit_recovery_code(user_id, factor)
+    db.session.commit()
+    return token_pair(db.session.get(LoginSession, session_id, populate_existing=True))
