@@ -23,7 +23,7 @@ def _users(app) -> dict[str, User]:
 @pytest.fixture
 def terminal(monkeypatch):
     """Standard input as a terminal: the runner's input answers the prompts."""
-    monkeypatch.setattr(commands, "stdin_is_a_terminal", lambda: True)
+    monkeypatch.setattr(commands.common, "stdin_is_a_terminal", lambda: True)
 
 
 def _failed(result, message: str) -> None:

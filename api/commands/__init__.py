@@ -1,0 +1,41 @@
+"""The administrator's CLI: ``init-db`` and the ``users``, ``sessions``, ``tokens``, ``audit``
+and ``secret`` groups.
+
+Every failure is one line on stderr and exit code 1, and changes nothing.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from ..database import db
+from ..models import LoginSession, Note, PersonalToken, User
+from .audit import audit
+from .common import CommandError, failures_explained
+from .maintenance import init_db, sessions_group
+from .secret import secret
+from .tokens import tokens_group
+from .users import users
+
+__all__ = ["CommandError", "failures_explained", "init_app"]
+
+
+def shell_context() -> dict:
+    return {
+        "db": db,
+        "User": User,
+        "LoginSession": LoginSession,
+        "Note": Note,
+        "PersonalToken": PersonalToken,
+    }
+
+
+def init_app(app: Flask) -> None:
+    """Register the commands and the shell's ready-made names."""
+    app.cli.add_command(init_db)
+    app.cli.add_command(users)
+    app.cli.add_command(sessions_group)
+    app.cli.add_command(tokens_group)
+    app.cli.add_command(audit)
+    app.cli.add_command(secret)
+    app.shell_context_processor(shell_context)
