@@ -100,6 +100,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=1_000_000,
         help="users in the large database (default 1,000,000)",
     )
+    parser.add_argument(
+        "--large-events",
+        type=int,
+        default=1_000_000,
+        help="audit events in the large database (default 1,000,000)",
+    )
     parser.add_argument("--database-url", help="a PostgreSQL server to use instead of SQLite")
     parser.add_argument("--http", action="store_true", help="also measure over loopback")
     parser.add_argument(
@@ -142,7 +148,7 @@ def run(args: argparse.Namespace, secret_key: str, work: Path, urls: tuple[str, 
     # The audit lines are written as in production, to a file rather than over the table.
     logging.getLogger("tessera.audit").addHandler(logging.FileHandler(work / "audit.log"))
     main_app = build_app(urls[0], secret_key, work / "instance")
-    main_fixture = seed(main_app, 1_000, full=True)
+    main_fixture = seed(main_app, 1_000, 1_000, full=True)
     apps = [main_app]
     result: dict[str, Any] = {
         "time": datetime.now(UTC).isoformat(),
@@ -153,11 +159,12 @@ def run(args: argparse.Namespace, secret_key: str, work: Path, urls: tuple[str, 
     }
     if not args.http_only:
         large_app = build_app(urls[1], secret_key, work / "instance-large")
-        large_fixture = seed(large_app, args.large_users, full=False)
+        large_fixture = seed(large_app, args.large_users, args.large_events, full=False)
         apps.append(large_app)
         print(
             f"seeded in {time.perf_counter() - started:.1f} s "
-            f"(1,000 and {args.large_users:,} users; 10,000 notes)"
+            f"(1,000 and {args.large_users:,} users; 1,000 and {args.large_events:,} audit "
+            "events; 10,000 notes)"
         )
         result["in_process"], result["targets"] = run_in_process(
             args, secret_key, urls, main_fixture, large_fixture
@@ -199,11 +206,12 @@ def run_in_process(args, secret_key, urls, main_fixture, large_fixture) -> tuple
     queries = {c.name: counter.during(c) for c in cases if c.app is not None}
     samples = measure(cases, args.rounds, args.scale, args.seed)
     summary = summarise(samples, queries)
-    targets = check_targets(summary, main_fixture.unavailable)
+    targets = check_targets(summary, main_fixture.unavailable, counter.transactions)
     print_table(f"in process ({args.rounds} rounds, interleaved; per request)", summary)
     print_targets(targets)
     peer.dispose(peer_app)
-    return {"summary": summary, "samples_s": samples}, targets
+    result = {"summary": summary, "samples_s": samples, "statements": counter.transactions}
+    return result, targets
 
 
 if __name__ == "__main__":

@@ -93,6 +93,12 @@ def login_case(name: str, app: Flask, username: str, password: str, expect: int)
     )
 
 
+def audit_case(name: str, fixture: Fixture) -> Case:
+    """An admin's ``GET /audit?user_id=`` of the audited user: one page of their events."""
+    path = f"/audit?user_id={fixture.audited_user_id}"
+    return Case(name, fixture.app, environ(path, fixture.tokens["admin"]), 200)
+
+
 def refresh_case(fixture: Fixture) -> Case:
     state = {"token": fixture.tokens["refresh"]}
 
@@ -121,7 +127,7 @@ def verify_case(app: Flask) -> Case:
 def in_process_cases(
     main: Fixture, large: Fixture, plain: Flask, peer: Flask, peer_token: str
 ) -> list[Case]:
-    """Every case the issue lists; ``large`` differs from ``main`` only in its user count.
+    """Every case the issue lists; ``large`` differs from ``main`` in its user and event counts.
 
     ``flask`` is the floor (the same JSON from a plain Flask app), ``peer_me`` the
     Flask-JWT-Extended peer's ``GET /me``; ``me_pat`` joins once personal access tokens exist.
@@ -144,7 +150,10 @@ def in_process_cases(
         Case("notes_10000", app, environ(notes, t["valid"]), 200),
         Case("notes_10", app, environ(notes, t["few_notes"]), 200),
         Case("me_valid_1m_users", large.app, environ("/me", large.tokens["valid"]), 200),
+        audit_case("audit_user_1k", main),
+        audit_case("audit_user_1m", large),
         login_case("login", app, "reader", PASSWORD, 200),
+        login_case("login_1m_events", large.app, "reader", PASSWORD, 200),
         login_case("login_unknown_user", app, "nobody", PASSWORD, 401),
         login_case("login_wrong_password", app, "reader", PASSWORD + "!", 401),
         login_case("login_deactivated", app, "inactive", PASSWORD, 401),
@@ -154,19 +163,34 @@ def in_process_cases(
 
 
 class QueryCounter:
-    """Count the statements the engines send (Tessera's apps' and the peer's)."""
+    """Count the statements the engines send (Tessera's apps' and the peer's).
+
+    It also keeps each case's statements, grouped by the transaction that sent them (a commit
+    or a rollback ends one), in ``transactions``.
+    """
 
     def __init__(self, engines: list[Engine]) -> None:
         self.count = 0
+        self.transactions: dict[str, list[list[str]]] = {}
+        self._current: list[list[str]] = [[]]
         for engine in engines:
             event.listen(engine, "before_cursor_execute", self._record)
+            event.listen(engine, "commit", self._end)
+            event.listen(engine, "rollback", self._end)
 
-    def _record(self, *args) -> None:
+    def _record(self, connection, cursor, statement, *args) -> None:
         self.count += 1
+        self._current[-1].append(" ".join(statement.split()))
+
+    def _end(self, connection) -> None:
+        if self._current[-1]:
+            self._current.append([])
 
     def during(self, case: Case) -> int:
         self.count = 0
+        self._current = [[]]
         case.run_once()
+        self.transactions[case.name] = [t for t in self._current if t]
         return self.count
 
 

@@ -1,4 +1,5 @@
-"""The benchmark's data: users, notes and sessions, and the tokens the cases send."""
+"""The benchmark's data: users, notes, sessions and audit events, and the tokens the cases
+send."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import time_machine
 from flask import Flask
 from support.accounts import PASSWORD
 from support.forged_tokens import forged_signature, unknown_key
-from support.seeding import add_notes, add_users
+from support.seeding import add_events, add_notes, add_users
 
 from api import passwords, tokens
 from api.client_info import Client
@@ -26,6 +27,12 @@ class Fixture:
     tokens: dict[str, str] = field(default_factory=dict)
     # Cases that could not be prepared, and why (the report shows their targets as missed).
     unavailable: dict[str, str] = field(default_factory=dict)
+    # The user whose audit events ``GET /audit?user_id=`` lists: one who never logs in.
+    audited_user_id: int = 0
+
+
+# The audited user's own events (besides the ``user_created`` of their account).
+AUDITED_EVENTS = 20
 
 
 def log_in(app: Flask, username: str) -> sessions.TokenPair:
@@ -33,16 +40,26 @@ def log_in(app: Flask, username: str) -> sessions.TokenPair:
         return sessions.authenticate(username, PASSWORD, Client("127.0.0.1", "bench"))
 
 
-def seed(app: Flask, filler_users: int, full: bool) -> Fixture:
-    """Create the schema and the data; return the tokens the cases send."""
+def seed(app: Flask, filler_users: int, filler_events: int, full: bool) -> Fixture:
+    """Create the schema and the data; return the tokens the cases send.
+
+    Besides the filler users, the audit trail gets ``filler_events`` events spread over users
+    that do not exist, and ``AUDITED_EVENTS`` more of the ``audited`` user, whom an admin
+    (``auditor``) lists.
+    """
+    fixture = Fixture(app)
     with app.app_context():
         create_schema()
-        for name in ("reader", "few-notes", "revoked", "inactive"):
+        for name in ("reader", "few-notes", "revoked", "inactive", "audited"):
             accounts.create_user(name, PASSWORD)
+        accounts.create_user("auditor", PASSWORD, is_admin=True)
         filler_hash = passwords.hashing().hash(secrets.token_hex(8))
         add_users(filler_users, filler_hash, with_sessions=True)
-    fixture = Fixture(app)
+        fixture.audited_user_id = accounts.get_user("audited").id
+        add_events(filler_events)
+        add_events(AUDITED_EVENTS, user_id=fixture.audited_user_id)
     fixture.tokens["valid"] = log_in(app, "reader").access_token
+    fixture.tokens["admin"] = log_in(app, "auditor").access_token
     if not full:
         return fixture
     with app.app_context():
