@@ -20,7 +20,6 @@ from . import (
     encryption,
     headers,
     health,
-    json_body,
     keys,
     metrics,
     openapi,
@@ -55,7 +54,6 @@ def register_extensions(app: Flask) -> None:
     metrics.init_app(app)  # before the others' hooks: it times and counts every answer
     headers.init_app(app)
     routing.init_app(app)
-    json_body.init_app(app)
     database.init_app(app)
     passwords.init_app(app)
     tokens.init_app(app)

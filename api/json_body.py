@@ -22,7 +22,7 @@ import json
 import logging
 from typing import Any
 
-from flask import Flask, Request
+from flask import Request
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import (
     BadRequest,
@@ -178,7 +178,3 @@ class StrictJSONParser(FlaskParser):
                 "The request body must be JSON (Content-Type: application/json)."
             )
         return parse_json_object(read_body(req))
-
-
-def init_app(app: Flask) -> None:
-    """Nothing to install: the parser is the Blueprint's, used by the views that take a body."""
