@@ -9,6 +9,8 @@ carries a scope outside ``ALL``.
 
 from __future__ import annotations
 
+import functools
+
 NOTES_READ = "notes:read"
 NOTES_WRITE = "notes:write"
 USERS_READ = "users:read"
@@ -65,6 +67,15 @@ def session_scopes(
 def personal_scopes_allowed(is_admin: bool) -> frozenset[str]:
     """Return the scopes a user of that role may give a personal access token."""
     return PERSONAL & granted_by_role(is_admin)
+
+
+@functools.cache
+def in_order(scopes: frozenset[str]) -> tuple[str, ...]:
+    """Return ``scopes`` sorted: a token's scopes as a response lists them.
+
+    Remembered: there are only a handful of distinct sets, and every request asks for one.
+    """
+    return tuple(sorted(scopes))
 
 
 def parse(text: str) -> frozenset[str]:

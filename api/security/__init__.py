@@ -12,6 +12,7 @@ from __future__ import annotations
 from flask import Flask
 from flask_login import LoginManager
 
+from . import loader
 from .cookies import IgnoreCookies, NoSessionInterface
 from .guards import (
     Access,
@@ -22,10 +23,11 @@ from .guards import (
     requires,
     stale_login,
 )
-from .loader import Principal, bearer_token, load_principal, unauthorized
+from .loader import BearerCheck, Principal, bearer_token, load_principal, unauthorized
 
 __all__ = [
     "Access",
+    "BearerCheck",
     "IgnoreCookies",
     "NoSessionInterface",
     "Principal",
@@ -44,6 +46,7 @@ __all__ = [
 
 def init_app(app: Flask) -> None:
     """Make bearer tokens the only way in: the app's login manager, no cookies, no session."""
+    loader.init_app(app)
     app.session_interface = NoSessionInterface()
     app.wsgi_app = IgnoreCookies(app.wsgi_app)
     login_manager = LoginManager(app)

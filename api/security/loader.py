@@ -11,12 +11,13 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from flask import Request, Response, current_app, g
-from sqlalchemy import Connection, bindparam, select, update
+from flask import Flask, Request, Response, current_app, g
+from sqlalchemy import bindparam, select, update
 
 from .. import scopes, tokens
 from ..database import db
 from ..errors import CHALLENGE, problem
+from ..lookups import RowLookup
 from ..models import (
     LoginSession,
     PersonalToken,
@@ -29,10 +30,12 @@ from ..models import (
 # RFC 6750 section 2.1: the scheme (any case), one space, a b64token.
 _BEARER = re.compile(r"[Bb][Ee][Aa][Rr][Ee][Rr] ([A-Za-z0-9\-._~+/]+=*)")
 
+EXTENSION = "tessera.bearer"
+
 # One statement loads the user with the session (or the PAT's row) together: the only query a
-# valid token costs. It is built from the tables, not the mapped classes, so it runs as plain
-# Core on a pooled connection: no ORM session to open and close and no ORM compile step on
-# every request. Each looks its row up by primary key.
+# valid token costs. It is built from the tables, not the mapped classes, and each app runs it
+# as a ``RowLookup``: compiled once, straight on a pooled connection, no ORM session. Each
+# looks its row up by primary key.
 _USERS = User.__table__
 
 
@@ -107,7 +110,7 @@ def bearer_token(request: Request) -> str | None:
 
     WSGI joins repeated headers with ", ", so two Authorization headers fail the grammar.
     """
-    header = request.headers.get("Authorization")
+    header = request.environ.get("HTTP_AUTHORIZATION")
     if header is None:
         param = current_app.config["TOKEN_QUERY_PARAM"]
         return request.args.get(param) if param else None
@@ -119,51 +122,55 @@ def bearer_token(request: Request) -> str | None:
     return match.group(1)
 
 
+class BearerCheck:
+    """What the loader needs of one app, made once: its codec, its lookups, its settings."""
+
+    def __init__(self, app: Flask) -> None:
+        with app.app_context():
+            engine = db.engine
+            self.codec = tokens.codec()
+        self.sessions = RowLookup(engine, _PRINCIPAL_QUERY)
+        self.personal_tokens = RowLookup(engine, _PERSONAL_PRINCIPAL_QUERY)
+        self.touch_every = timedelta(seconds=app.config["LAST_USED_RESOLUTION"])
+        self.mfa_policy = app.config["MFA_REQUIRED"]
+
+
+def init_app(app: Flask) -> None:
+    """Make the app's ``BearerCheck``; after the database and the token codec."""
+    app.extensions[EXTENSION] = BearerCheck(app)
+
+
 def load_principal(request: Request) -> Principal | None:
     """Flask-Login request loader: every check that needs no database, then one query."""
+    check: BearerCheck = current_app.extensions[EXTENSION]
     try:
         token = bearer_token(request)
         if token is None:
             return None
-        claims = tokens.codec().verify(tokens.BEARER_KINDS, token)
+        claims = check.codec.verify(tokens.BEARER_KINDS, token)
     except tokens.TokenError as exc:
         g.token_refusal = exc.reason
         return None
     if isinstance(claims, tokens.PersonalClaims):
-        principal = _load(_PERSONAL_PRINCIPAL_QUERY, _TOUCH_PERSONAL, claims.token_id, claims)
+        principal = _load_personal(check, claims)
     else:
-        principal = _load(_PRINCIPAL_QUERY, _TOUCH_SESSION, claims.session_id, claims)
+        principal = _load_session(check, claims)
     g.principal = principal
     return principal
 
 
-def _load(query, touch, row_id, claims) -> Principal | None:
-    """Run the one statement for the token's row; refuse, or record use and say who it is."""
-    with db.engine.connect() as connection:
-        row = connection.execute(query, {"row_id": row_id}).first()
-        now = utcnow()
-        reason = _refusal(row, claims, now)
-        if reason:
-            g.token_refusal = reason
-            return None
-        _touch(connection, touch, row_id, row.last_used_at, now)
-    if isinstance(claims, tokens.PersonalClaims):
-        # What the token was made with, cut to what the user's role allows now.
-        granted = scopes.parse(row.scopes) & scopes.granted_by_role(row.is_admin)
-        return Principal(
-            row.id,
-            row.username,
-            row.is_admin,
-            row.created_at,
-            None,
-            tuple(sorted(granted)),
-            token_id=claims.token_id,
-        )
+def _load_session(check: BearerCheck, claims: tokens.Claims) -> Principal | None:
+    row = check.sessions.first(row_id=claims.session_id)
+    now = utcnow()
+    if row is None or row.owner_id != claims.user_id:
+        return _refuse("session not found")
+    reason = session_refusal(row.revoked_at, row.expires_at, row.is_active, now)
+    if reason:
+        return _refuse(reason)
+    if _stale(row.last_used_at, now, check):
+        _touch(check, _TOUCH_SESSION, claims.session_id, now)
     granted = scopes.session_scopes(
-        row.is_admin,
-        bool(row.mfa_enabled),
-        bool(row.enrolment_only),
-        current_app.config["MFA_REQUIRED"],
+        row.is_admin, bool(row.mfa_enabled), bool(row.enrolment_only), check.mfa_policy
     )
     return Principal(
         row.id,
@@ -171,28 +178,48 @@ def _load(query, touch, row_id, claims) -> Principal | None:
         row.is_admin,
         row.created_at,
         claims.session_id,
-        tuple(sorted(granted)),
+        scopes.in_order(granted),
         authenticated_at=row.authenticated_at,
     )
 
 
-def _refusal(row, claims: tokens.Claims | tokens.PersonalClaims, now: datetime) -> str | None:
-    personal = isinstance(claims, tokens.PersonalClaims)
+def _load_personal(check: BearerCheck, claims: tokens.PersonalClaims) -> Principal | None:
+    row = check.personal_tokens.first(row_id=claims.token_id)
+    now = utcnow()
     if row is None or row.owner_id != claims.user_id:
-        return "token not found" if personal else "session not found"
-    refusal = personal_token_refusal if personal else session_refusal
-    return refusal(row.revoked_at, row.expires_at, row.is_active, now)
+        return _refuse("token not found")
+    reason = personal_token_refusal(row.revoked_at, row.expires_at, row.is_active, now)
+    if reason:
+        return _refuse(reason)
+    if _stale(row.last_used_at, now, check):
+        _touch(check, _TOUCH_PERSONAL, claims.token_id, now)
+    # What the token was made with, cut to what the user's role allows now.
+    granted = scopes.parse(row.scopes) & scopes.granted_by_role(row.is_admin)
+    return Principal(
+        row.id,
+        row.username,
+        row.is_admin,
+        row.created_at,
+        None,
+        scopes.in_order(granted),
+        token_id=claims.token_id,
+    )
 
 
-def _touch(
-    connection: Connection, touch, row_id, last_used_at: datetime | None, now: datetime
-) -> None:
-    """Record use of the session or PAT, at most once per ``LAST_USED_RESOLUTION`` seconds."""
-    resolution = timedelta(seconds=current_app.config["LAST_USED_RESOLUTION"])
-    if last_used_at is not None and now - last_used_at < resolution:
-        return
-    connection.execute(touch, {"row_id": row_id, "now": now})
-    connection.commit()
+def _refuse(reason: str) -> None:
+    g.token_refusal = reason
+    return None
+
+
+def _stale(last_used_at: datetime | None, now: datetime, check: BearerCheck) -> bool:
+    """Tell whether the row's use is due to be recorded: at most once per
+    ``LAST_USED_RESOLUTION`` seconds, so a busy client does not write on every request."""
+    return last_used_at is None or now - last_used_at >= check.touch_every
+
+
+def _touch(check: BearerCheck, statement, row_id: str | int, now: datetime) -> None:
+    with check.sessions.engine.begin() as connection:
+        connection.execute(statement, {"row_id": row_id, "now": now})
 
 
 def unauthorized() -> Response:
