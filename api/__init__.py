@@ -17,6 +17,7 @@ from . import (
     commands,
     database,
     docs,
+    dumping,
     encryption,
     headers,
     health,
@@ -53,6 +54,7 @@ def register_extensions(app: Flask) -> None:
     audit.init_app(app)
     metrics.init_app(app)  # before the others' hooks: it times and counts every answer
     headers.init_app(app)
+    dumping.init_app(app)
     routing.init_app(app)
     database.init_app(app)
     passwords.init_app(app)

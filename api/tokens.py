@@ -50,7 +50,7 @@ PERSONAL_TOKEN_PATTERN = re.compile(
 )
 # Longer than any token this module issues; longer input is refused before any decoding.
 MAX_TOKEN_LENGTH = 512
-_TOKEN_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
+_TOKEN_FORM = re.compile(rf"[A-Za-z0-9_.-]{{1,{MAX_TOKEN_LENGTH}}}")
 
 
 class TokenError(Exception):
@@ -146,7 +146,7 @@ class TokenCodec:
         ``kind`` is the kind expected, or a collection of the kinds accepted.
         """
         kinds = {kind} if isinstance(kind, str) else kind
-        if len(token) > MAX_TOKEN_LENGTH or not _TOKEN_ALPHABET.issuperset(token):
+        if _TOKEN_FORM.fullmatch(token) is None:
             raise TokenError("malformed token")
         parts = token.split(".", 2)
         if len(parts) != 3:

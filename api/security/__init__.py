@@ -13,7 +13,7 @@ from flask import Flask
 from flask_login import LoginManager
 
 from . import loader
-from .cookies import IgnoreCookies, NoSessionInterface
+from .cookies import CookielessRequest, IgnoreCookies, NoSessionInterface
 from .guards import (
     Access,
     access_of,
@@ -28,6 +28,7 @@ from .loader import BearerCheck, Principal, bearer_token, load_principal, unauth
 __all__ = [
     "Access",
     "BearerCheck",
+    "CookielessRequest",
     "IgnoreCookies",
     "NoSessionInterface",
     "Principal",
@@ -48,6 +49,7 @@ def init_app(app: Flask) -> None:
     """Make bearer tokens the only way in: the app's login manager, no cookies, no session."""
     loader.init_app(app)
     app.session_interface = NoSessionInterface()
+    app.request_class = CookielessRequest
     app.wsgi_app = IgnoreCookies(app.wsgi_app)
     login_manager = LoginManager(app)
     login_manager.session_protection = None

@@ -5,7 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from flask import Request
 from flask.sessions import SessionInterface
+from werkzeug.datastructures import ImmutableMultiDict
+
+_NO_COOKIES: ImmutableMultiDict[str, str] = ImmutableMultiDict()
 
 
 class NoSessionInterface(SessionInterface):
@@ -36,3 +40,12 @@ class IgnoreCookies:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         environ.pop("HTTP_COOKIE", None)
         return self.wsgi_app(environ, start_response)
+
+
+class CookielessRequest(Request):
+    """The app's request: it never has a cookie (``IgnoreCookies`` took them all away), so
+    asking for one (Flask-Login looks for its remember-me cookie) parses nothing."""
+
+    @property
+    def cookies(self) -> ImmutableMultiDict[str, str]:
+        return _NO_COOKIES
