@@ -9,12 +9,14 @@ import random
 import statistics
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask
 from sqlalchemy import Engine, event
 from support.accounts import PASSWORD
+from support.statements import StatementRecorder
 
 from api import passwords
 
@@ -163,23 +165,21 @@ def in_process_cases(
 
 
 class QueryCounter:
-    """Count the statements the engines send (Tessera's apps' and the peer's).
+    """Count the statements the engines send (Tessera's apps' and the peer's) during a case.
 
-    It also keeps each case's statements, grouped by the transaction that sent them (a commit
-    or a rollback ends one), in ``transactions``.
+    They are recorded on the DBAPI connections (``support.statements``), so a statement run
+    on a raw cursor counts as much as one Core runs; on SQLite their parameters are in the
+    text. Each case's statements are also kept, grouped by the transaction that sent them
+    (Core's commit or rollback event ends one), in ``transactions``. Nothing is recorded
+    outside ``during``: the measured rounds run without a recorder.
     """
 
     def __init__(self, engines: list[Engine]) -> None:
-        self.count = 0
+        self.engines = engines
         self.transactions: dict[str, list[list[str]]] = {}
         self._current: list[list[str]] = [[]]
-        for engine in engines:
-            event.listen(engine, "before_cursor_execute", self._record)
-            event.listen(engine, "commit", self._end)
-            event.listen(engine, "rollback", self._end)
 
-    def _record(self, connection, cursor, statement, *args) -> None:
-        self.count += 1
+    def _record(self, statement: str) -> None:
         self._current[-1].append(" ".join(statement.split()))
 
     def _end(self, connection) -> None:
@@ -187,11 +187,16 @@ class QueryCounter:
             self._current.append([])
 
     def during(self, case: Case) -> int:
-        self.count = 0
         self._current = [[]]
-        case.run_once()
+        with ExitStack() as stack:
+            for engine in self.engines:
+                stack.enter_context(StatementRecorder(engine, self._record))
+                for name in ("commit", "rollback"):
+                    event.listen(engine, name, self._end)
+                    stack.callback(event.remove, engine, name, self._end)
+            case.run_once()
         self.transactions[case.name] = [t for t in self._current if t]
-        return self.count
+        return sum(len(t) for t in self._current)
 
 
 def measure(cases: list[Case], rounds: int, scale: float, seed_value: int) -> dict[str, list]:

@@ -12,10 +12,10 @@ from datetime import UTC, datetime
 
 import pytest
 import time_machine
-from sqlalchemy import event
 from support.accounts import PASSWORD, Enrolled, Login, PersonalToken, totp_code
 from support.backends import BACKENDS, backend_for
 from support.hashing import CHEAP_HASHING, CountingHasher
+from support.statements import recording
 from werkzeug.serving import make_server
 
 from api import create_app
@@ -141,17 +141,15 @@ def hasher(app, monkeypatch) -> CountingHasher:
 
 @pytest.fixture
 def queries(app):
-    """Record the SQL statements the app sends; ``queries.clear()`` to start counting."""
-    statements: list[str] = []
+    """Record the SQL statements the app sends; ``queries.clear()`` to start counting.
 
-    def record(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
+    Recorded on the DBAPI connections (``support.statements``), so a statement run on a raw
+    cursor counts as much as one Core runs. On SQLite the parameters are in the text.
+    """
     with app.app_context():
         engine = db.engine
-    event.listen(engine, "before_cursor_execute", record)
-    yield statements
-    event.remove(engine, "before_cursor_execute", record)
+    with recording(engine) as statements:
+        yield statements
 
 
 @pytest.fixture

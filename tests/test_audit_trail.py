@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support.accounts import PASSWORD
 from support.seeding import add_events
+from support.statements import StatementRecorder, recording
 
 from api import create_app
 from api.database import create_schema, db
@@ -248,9 +249,10 @@ def test_a_refusal_is_recorded_although_its_use_case_rolls_back(app, client, mak
 
 
 def test_a_login_and_its_event_are_one_transaction(clock, app, client, alice):
+    """Statements recorded at the driver; where a transaction ends, Core's commit event says."""
     statements: list[str] = []
 
-    def record(conn, cursor, statement, parameters, context, executemany):
+    def record(statement: str) -> None:
         table = re.search(r"(?:INTO|UPDATE|FROM) (\w+)", statement)
         statements.append(f"{statement.split()[0]} {table.group(1) if table else ''}")
 
@@ -259,14 +261,13 @@ def test_a_login_and_its_event_are_one_transaction(clock, app, client, alice):
 
     with app.app_context():
         engine = db.engine
-    sa.event.listen(engine, "before_cursor_execute", record)
     sa.event.listen(engine, "commit", commit)
     try:
-        clock.shift(1)
-        body = {"username": "alice", "password": PASSWORD}
-        assert client.post("/login", json=body).status_code == 200
+        with StatementRecorder(engine, record):
+            clock.shift(1)
+            body = {"username": "alice", "password": PASSWORD}
+            assert client.post("/login", json=body).status_code == 200
     finally:
-        sa.event.remove(engine, "before_cursor_execute", record)
         sa.event.remove(engine, "commit", commit)
     # The user; then, in one transaction, the session, last_login_at and the event.
     assert statements[0].startswith("SELECT")
@@ -502,28 +503,19 @@ def test_the_trail_is_read_through_its_indexes(clock, app, client, alice, admin,
     if backend != "sqlite":
         pytest.skip("reads SQLite's query plans")
     seed(200)
-    seen: list[tuple[str, object]] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany):
-        if "audit_events" in statement:
-            seen.append((statement, parameters))
-
     with app.app_context():
         engine = db.engine
-    sa.event.listen(engine, "before_cursor_execute", record)
-    try:
+    with recording(engine) as seen:
         client.get("/events?page=2&per_page=5", headers=alice.headers)
         _audit(client, admin, user_id=alice.user_id, since="2026-11-29T09:00:00+00:00")
         _audit(client, admin, event="login", page=2)
         with app.app_context():
             audit_trail.prune_events(90)
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", record)
-    reads = [(s, p) for s, p in seen if not s.startswith("INSERT")]
+    reads = [s for s in seen if "audit_events" in s and not s.startswith("INSERT")]
     assert len(reads) == 7
     with engine.connect() as connection:
-        for statement, parameters in reads:
-            plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+        for statement in reads:  # SQLite's text, its parameters written in
+            plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}")
             steps = [row[-1] for row in plan]
             assert not [step for step in steps if step.startswith("SCAN")], (statement, steps)
 
