@@ -3,6 +3,7 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from flask.json.provider import DefaultJSONProvider
 from marshmallow import Schema, fields
 
 from api.auth.sessions import LoginSessionPageSchema
@@ -113,3 +114,14 @@ def test_a_schema_with_other_fields_keeps_marshmallows_dump():
     assert page_of(Tagged)().dump(Page([{"tags": {"a": "b"}}], 1, 20, 1))["items"] == [
         {"tags": {"a": "b"}}
     ]
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_json_answers_read_as_flask_s_own_keys_in_the_order_given(app, debug):
+    value = {"z": 1, "a": [WHEN, "é\n"], "m": {"b": None, "a": True}}
+    app.debug = debug
+    ours = app.json.response(value).get_data(as_text=True)
+    flasks = DefaultJSONProvider(app)
+    flasks.sort_keys = False
+    assert ours == flasks.response(value).get_data(as_text=True)
+    assert ours.index('"z"') < ours.index('"a"') < ours.index('"m"')
