@@ -1,6 +1,7 @@
 """The request loader: which Authorization headers open a protected route, and the 401s."""
 
 import pytest
+from flask_login import user_accessed
 from support.routes import protected_routes
 
 from api import tokens
@@ -142,3 +143,51 @@ def test_session_cookie_never_authenticates(client, alice):
     client.set_cookie("remember_token", f"{alice.user_id}|deadbeef")
     assert client.get("/me").status_code == 401
     assert client.get("/me", headers=alice.headers).status_code == 200
+
+
+@pytest.fixture
+def user_loads(app):
+    """Count Flask-Login's loads of the request's user (its ``user_accessed`` signal)."""
+    seen: list[object] = []
+
+    def record(sender, **extra):
+        seen.append(sender)
+
+    user_accessed.connect(record, app)
+    yield seen
+    user_accessed.disconnect(record, app)
+
+
+@pytest.mark.parametrize("refused", ["none", "forged", "expired", "refresh token"])
+def test_a_token_that_cannot_authenticate_is_refused_before_flask_login_loads_a_user(
+    clock, client, alice, user_loads, refused
+):
+    headers = {
+        "none": {},
+        "forged": {"Authorization": f"Bearer {alice.access_token[:-2]}AA"},
+        "expired": {"Authorization": f"Bearer {alice.access_token}"},
+        "refresh token": {"Authorization": f"Bearer {alice.refresh_token}"},
+    }[refused]
+    if refused == "expired":
+        clock.shift(24 * 3600)
+    response = client.get("/me", headers=headers)
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"].startswith('Bearer realm="api"')
+    assert user_loads == []
+
+
+def test_a_valid_token_goes_through_flask_login_and_is_verified_once(
+    client, alice, user_loads, monkeypatch
+):
+    verified: list[str] = []
+    verify = tokens.TokenCodec.verify
+
+    def counting(self, kind, token):
+        verified.append(token)
+        return verify(self, kind, token)
+
+    monkeypatch.setattr(tokens.TokenCodec, "verify", counting)
+    response = client.get("/me", headers=alice.headers)
+    assert response.status_code == 200
+    assert len(user_loads) == 1
+    assert verified == [alice.access_token]

@@ -12,14 +12,15 @@ from datetime import datetime, timedelta
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import current_app, g
+from flask import current_app, g, request
 from flask_login import login_required
+from flask_login.config import EXEMPT_METHODS
 
 from .. import scopes
 from ..errors import CHALLENGE, Forbidden, InvalidCredentials
 from ..models import utcnow
 from ..views import unwrapped
-from .loader import Principal
+from .loader import Principal, bearer_claims
 
 View = TypeVar("View", bound=Callable[..., Any])
 
@@ -42,9 +43,17 @@ def requires(scope: str | None = None, *, fresh: bool = False) -> Callable[[View
     """Let through callers whose token carries ``scope`` (and a fresh login, if asked); mark
     the view with what it asks.
 
-    No token, or a refused one, is 401 with the RFC 6750 challenge (Flask-Login's
-    ``login_required``); a token without the scope is 403 ``insufficient_scope``; a login
-    that is not fresh is 401 ``insufficient_user_authentication`` (RFC 9470).
+    The view is Flask-Login's ``login_required``. No token, or a refused one, is 401 with the
+    RFC 6750 challenge (Flask-Login's ``unauthorized()``); a token without the scope is 403
+    ``insufficient_scope``; a login that is not fresh is 401
+    ``insufficient_user_authentication`` (RFC 9470).
+
+    A request whose token cannot authenticate (none, or refused before the database) gets
+    that 401 straight away: Flask-Login would load the request's cookie session, hash its
+    session-protection identifier and look for a remember-me cookie before asking the request
+    loader, and the API has none of these, so a refusal would cost twice what it needs. The
+    exemptions are Flask-Login's (``OPTIONS``, ``LOGIN_DISABLED``); the claims are checked once
+    a request, and the loader reuses them.
     """
     if scope is not None and scope not in scopes.ALL:
         raise ValueError(f"unknown scope {scope!r}")
@@ -63,8 +72,19 @@ def requires(scope: str | None = None, *, fresh: bool = False) -> Callable[[View
             return view(*args, **kwargs)
 
         guarded = login_required(checked)
-        guarded.access = access
-        return guarded
+
+        @wraps(guarded)
+        def refused_early(*args: Any, **kwargs: Any) -> Any:
+            if (
+                request.method not in EXEMPT_METHODS
+                and bearer_claims(request) is None
+                and not current_app.config.get("LOGIN_DISABLED")
+            ):
+                return current_app.login_manager.unauthorized()
+            return guarded(*args, **kwargs)
+
+        refused_early.access = access
+        return refused_early
 
     return decorate
 

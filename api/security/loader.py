@@ -31,6 +31,7 @@ from ..models import (
 _BEARER = re.compile(r"[Bb][Ee][Aa][Rr][Ee][Rr] ([A-Za-z0-9\-._~+/]+=*)")
 
 EXTENSION = "tessera.bearer"
+_UNCHECKED = object()
 
 # One statement loads the user with the session (or the PAT's row) together: the only query a
 # valid token costs. It is built from the tables, not the mapped classes, and each app runs it
@@ -140,17 +141,35 @@ def init_app(app: Flask) -> None:
     app.extensions[EXTENSION] = BearerCheck(app)
 
 
-def load_principal(request: Request) -> Principal | None:
-    """Flask-Login request loader: every check that needs no database, then one query."""
+def bearer_claims(request: Request) -> tokens.Claims | tokens.PersonalClaims | None:
+    """Check the request's bearer token without the database: its form, signature, expiry and
+    kind. Return its claims, or None when there is none or it is refused (``g.token_refusal``
+    then says why). Checked once a request, whoever asks first."""
+    claims = g.get("bearer_claims", _UNCHECKED)
+    if claims is _UNCHECKED:
+        claims = _verified(request)
+        g.bearer_claims = claims
+    return claims
+
+
+def _verified(request: Request) -> tokens.Claims | tokens.PersonalClaims | None:
     check: BearerCheck = current_app.extensions[EXTENSION]
     try:
         token = bearer_token(request)
         if token is None:
             return None
-        claims = check.codec.verify(tokens.BEARER_KINDS, token)
+        return check.codec.verify(tokens.BEARER_KINDS, token)
     except tokens.TokenError as exc:
         g.token_refusal = exc.reason
         return None
+
+
+def load_principal(request: Request) -> Principal | None:
+    """Flask-Login request loader: every check that needs no database, then one query."""
+    claims = bearer_claims(request)
+    if claims is None:
+        return None
+    check: BearerCheck = current_app.extensions[EXTENSION]
     if isinstance(claims, tokens.PersonalClaims):
         principal = _load_personal(check, claims)
     else:
