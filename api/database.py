@@ -92,19 +92,24 @@ class SchemaUpgrade:
     adopted: bool  # an unversioned create_all() schema was stamped first
 
 
+# Connections each process keeps open: more than gunicorn's eight threads, so a busy worker
+# never opens and closes a connection per request (QueuePool closes what it cannot keep).
+POOL_SIZE = 10
+
+
 def engine_options(
     url: str, configured: dict[str, Any], prepare_threshold: int | None = 5
 ) -> dict[str, Any]:
     """Return engine options suited to the backend of ``url``; configured ones win."""
     if url.startswith("sqlite"):
         # timeout: how long a writer waits for another to commit (SQLite's busy timeout).
-        options: dict[str, Any] = {"connect_args": {"timeout": 15}}
+        options: dict[str, Any] = {"connect_args": {"timeout": 15}, "pool_size": POOL_SIZE}
     else:
         # pre_ping: a connection the server dropped (restart, failover) is replaced, not used;
         # connect_timeout: an unreachable server costs a request 5 s, never a hung worker.
         options = {
             "pool_pre_ping": True,
-            "pool_size": 5,
+            "pool_size": POOL_SIZE,
             "max_overflow": 10,
             "pool_recycle": 1800,
             "connect_args": {"connect_timeout": 5},
