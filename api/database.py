@@ -103,7 +103,9 @@ def engine_options(
     """Return engine options suited to the backend of ``url``; configured ones win."""
     if url.startswith("sqlite"):
         # timeout: how long a writer waits for another to commit (SQLite's busy timeout).
-        options: dict[str, Any] = {"connect_args": {"timeout": 15}, "pool_size": POOL_SIZE}
+        options: dict[str, Any] = {"connect_args": {"timeout": 15}}
+        if make_url(url).database not in (None, "", ":memory:"):  # in memory: one connection
+            options["pool_size"] = POOL_SIZE
     else:
         # pre_ping: a connection the server dropped (restart, failover) is replaced, not used;
         # connect_timeout: an unreachable server costs a request 5 s, never a hung worker.
