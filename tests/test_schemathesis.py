@@ -116,10 +116,23 @@ checks.positive_data_acceptance.expected-statuses = [
 """
 
 
+# A personal access token made to live a second or two has ended, as it should, by the time
+# the stateful phase reads it back (an ended token is 404: ``GET /tokens`` lists live ones
+# only), which the resource-availability check would report as a lost resource.
+SHORTEST_TOKEN_LIFETIME = 300
+
+
+def _token_ends_within_the_run(body) -> bool:
+    if not isinstance(body, dict):
+        return False
+    lifetime = body.get("expires_in")
+    return type(lifetime) is int and 0 < lifetime < SHORTEST_TOKEN_LIFETIME
+
+
 @pytest.fixture
-def no_refused_passwords():
+def only_checkable_bodies():
     def filter_body(context, body) -> bool:
-        return not _refused_password(body)
+        return not (_refused_password(body) or _token_ends_within_the_run(body))
 
     schemathesis.hook(filter_body)
     yield
@@ -128,7 +141,7 @@ def no_refused_passwords():
 
 @pytest.mark.slow
 def test_every_operation_survives_fuzzing_and_matches_its_document(
-    live_server, admin_token_on_every_request, no_refused_passwords, tmp_path, monkeypatch
+    live_server, admin_token_on_every_request, only_checkable_bodies, tmp_path, monkeypatch
 ):
     # schemathesis keeps a cache of failures in the working directory: keep it out of the repo.
     monkeypatch.chdir(tmp_path)
