@@ -174,7 +174,10 @@ def run(args: argparse.Namespace, secret_key: str, work: Path, urls: tuple[str, 
         tool = "wrk" if shutil.which("wrk") else "python"
     http_arguments = (urls[0], secret_key, work, args.http_rounds, args.http_seconds, tool)
     if args.http:
-        result["http"] = measure_http(main_fixture, *http_arguments)
+        peer_app = peer.peer_app(urls[0], secret_key)
+        token = peer.peer_token(peer_app, "reader")
+        peer.dispose(peer_app)
+        result["http"] = measure_http(main_fixture, *http_arguments, token)
         print_http(result["http"])
         result["targets"] += result["http"]["targets"]
     if args.gunicorn_matrix:

@@ -24,6 +24,7 @@ from support.accounts import PASSWORD
 from support.servers import Deployment, servers
 
 from .app import BARE_PATH, NO_THROTTLE
+from .peer import ME_PATH as PEER_ME_PATH
 from .seeding import Fixture
 
 CONNECTIONS = 8
@@ -42,6 +43,8 @@ MATRIX = [
     ("gthread", 2, 2),
 ]
 MATRIX_CASES = ("bare", "me_valid", "notes_10000")
+# The Flask-JWT-Extended peer under gunicorn: the same settings, its own server.
+PEER_FACTORY = "benchmarks.peer:http_app"
 
 
 def run_wrk(port: int, path: str, headers: dict, body: Any, seconds: float) -> dict:
@@ -146,20 +149,27 @@ def measure_http(
     rounds: int,
     seconds: float,
     tool: str,
+    peer_token: str,
 ) -> dict[str, Any]:
-    """The same paths over loopback against gunicorn as shipped, interleaved round by round."""
+    """The same paths over loopback against gunicorn as shipped, interleaved round by round,
+    and the peer's ``GET /me`` served by the same gunicorn settings beside it."""
     cases = http_cases(fixture)
+    cases["peer_me"] = (PEER_ME_PATH, {"Authorization": f"Bearer {peer_token}"}, None)
     load = _loader(tool)
     deployment = _deployment(database_url, secret_key, work, "")
     samples: dict[str, list[dict]] = {name: [] for name in cases}
     factory = "benchmarks.app:http_app"
-    with servers(deployment, 1, workers=None, factory=factory) as [server]:
+    with (
+        servers(deployment, 1, workers=None, factory=factory) as [server],
+        servers(deployment, 1, workers=None, factory=PEER_FACTORY, name="peer") as [peer],
+    ):
         processes = len(server.pids()) - 1
         order = list(cases)
         for _ in range(rounds):
             random.shuffle(order)
             for name in order:
-                samples[name].append(load(server.port, *cases[name], seconds))
+                port = peer.port if name == "peer_me" else server.port
+                samples[name].append(load(port, *cases[name], seconds))
     summary = _summary(samples)
     share = summary["me_valid"]["rps_median"] / summary["bare"]["rps_median"]
     target = {
@@ -168,6 +178,9 @@ def measure_http(
         "limit": HTTP_ME_SHARE,
         "met": share >= HTTP_ME_SHARE,
     }
+    summary["me_valid"]["times_peer"] = (
+        summary["me_valid"]["rps_median"] / summary["peer_me"]["rps_median"]
+    )
     return {
         "tool": tool,
         "connections": CONNECTIONS,
@@ -249,6 +262,8 @@ def print_http(result: dict[str, Any]) -> None:
             f"{name:<22} {row['rps_median']:>9.0f} {row['rps_min']:>9.0f} "
             f"{row['rps_max']:>9.0f} {p50:>7} {row['share_of_bare']:>7.2f}"
         )
+    me = result["summary"]["me_valid"]
+    print(f"GET /me: {me['times_peer']:.2f}x the requests per second of the peer's GET /me")
     for row in result["targets"]:
         mark = "met   " if row["met"] else "MISSED"
         print(f"  {mark} {row['target']}: {row['value']} (limit {row['limit']})")

@@ -9,6 +9,8 @@ A development and benchmark dependency only (requirements-dev.txt).
 
 from __future__ import annotations
 
+import os
+
 import sqlalchemy as sa
 from flask import Flask
 from flask_jwt_extended import JWTManager, create_access_token, current_user, jwt_required
@@ -56,6 +58,14 @@ def peer_app(database_url: str, secret_key: str) -> Flask:
             "created_at": current_user.created_at.isoformat(),
         }
 
+    return app
+
+
+def http_app(instance_path: str) -> Flask:
+    """The gunicorn entry point: the peer on the database and key the environment names (a
+    Tessera deployment's), with a ``/health`` to say it is up."""
+    app = peer_app(os.environ["DATABASE_URL"], os.environ["SECRET_KEY"])
+    app.add_url_rule("/health", "health", lambda: {"status": "ok"})
     return app
 
 

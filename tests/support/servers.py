@@ -234,9 +234,10 @@ def servers(
     workers: int | None = 1,
     factory: str = "api:create_app",
     options: Sequence[str] = (),
+    name: str = "server",
 ) -> Iterator[list[Server]]:
     """Start ``count`` servers on one deployment; stop them all afterwards, whatever happens."""
-    started = [Server(deployment, f"server{i}", workers, factory, options) for i in range(count)]
+    started = [Server(deployment, f"{name}{i}", workers, factory, options) for i in range(count)]
     try:
         for server in started:
             server.launch()
