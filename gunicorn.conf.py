@@ -41,16 +41,16 @@ _config = _app_config()
 _shared_counters = bool(_config["REDIS_URL"])
 
 # Threaded workers: a slow client (one header line every few seconds) holds one thread, not a
-# whole worker, and idle keep-alive connections hold none, so /health keeps answering.
+# whole worker, and idle keep-alive connections hold none, so /health keeps answering. Under
+# fast, kept-alive clients sync workers serve more requests per second (README "Performance",
+# ``benchmarks/bench.py --gunicorn-matrix``); behind a buffering proxy, --worker-class sync.
 worker_class = "gthread"
 threads = int(os.environ.get("GUNICORN_THREADS") or 8)
 # Failed-login counters live in Redis when REDIS_URL is set, shared by every process: then one
 # process per CPU (each with 8 threads for the waits on the database). Without Redis each
 # process counts on its own, so the default is one process, whose counters are exact.
 # WEB_CONCURRENCY (as on most PaaS) or -w overrides, and ``when_ready`` says loudly what that
-# costs. Measured on two cores (``benchmarks/bench.py --gunicorn-matrix``, README
-# "Performance"): gthread serves GET /me at least as well as sync; two processes served it
-# as well as five or better on SQLite and PostgreSQL, and five swung widely between runs.
+# costs.
 workers = int(os.environ.get("WEB_CONCURRENCY") or (_cpu_count() if _shared_counters else 1))
 # Each worker builds its own app and database pool after the fork; nothing is shared.
 preload_app = False
