@@ -43,7 +43,8 @@ _shared_counters = bool(_config["REDIS_URL"])
 # Threaded workers: a slow client (one header line every few seconds) holds one thread, not a
 # whole worker, and idle keep-alive connections hold none, so /health keeps answering. Under
 # fast, kept-alive clients sync workers serve more requests per second (README "Performance",
-# ``benchmarks/bench.py --gunicorn-matrix``); behind a buffering proxy, --worker-class sync.
+# ``benchmarks/bench.py --gunicorn-matrix``); behind a buffering proxy,
+# --worker-class sync --threads 1 (with more threads gunicorn makes it gthread).
 worker_class = "gthread"
 threads = int(os.environ.get("GUNICORN_THREADS") or 8)
 # Failed-login counters live in Redis when REDIS_URL is set, shared by every process: then one
