@@ -8,11 +8,13 @@ the personal access token's row (a PAT).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from flask import Flask, Request, Response, current_app, g
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Update, bindparam, select, update
 
 from .. import scopes, tokens
 from ..database import db
@@ -123,6 +125,17 @@ def bearer_token(request: Request) -> str | None:
     return match.group(1)
 
 
+@dataclass(frozen=True)
+class TokenRows:
+    """Where one kind of bearer token has its rows: how to read one with its user, record its
+    use, and say whether it admits the token; ``name`` is how a refusal calls it."""
+
+    lookup: RowLookup
+    touch: Update
+    refusal: Callable[[datetime | None, datetime, bool, datetime], str | None]
+    name: str
+
+
 class BearerCheck:
     """What the loader needs of one app, made once: its codec, its lookups, its settings."""
 
@@ -130,8 +143,15 @@ class BearerCheck:
         with app.app_context():
             engine = db.engine
             self.codec = tokens.codec()
-        self.sessions = RowLookup(engine, _PRINCIPAL_QUERY)
-        self.personal_tokens = RowLookup(engine, _PERSONAL_PRINCIPAL_QUERY)
+        self.sessions = TokenRows(
+            RowLookup(engine, _PRINCIPAL_QUERY), _TOUCH_SESSION, session_refusal, "session"
+        )
+        self.personal_tokens = TokenRows(
+            RowLookup(engine, _PERSONAL_PRINCIPAL_QUERY),
+            _TOUCH_PERSONAL,
+            personal_token_refusal,
+            "token",
+        )
         self.touch_every = timedelta(seconds=app.config["LAST_USED_RESOLUTION"])
         self.mfa_policy = app.config["MFA_REQUIRED"]
 
@@ -179,15 +199,9 @@ def load_principal(request: Request) -> Principal | None:
 
 
 def _load_session(check: BearerCheck, claims: tokens.Claims) -> Principal | None:
-    row = check.sessions.first(row_id=claims.session_id)
-    now = utcnow()
-    if row is None or row.owner_id != claims.user_id:
-        return _refuse("session not found")
-    reason = session_refusal(row.revoked_at, row.expires_at, row.is_active, now)
-    if reason:
-        return _refuse(reason)
-    if _stale(row.last_used_at, now, check):
-        _touch(check, _TOUCH_SESSION, claims.session_id, now)
+    row = _live_row(check, check.sessions, claims.session_id, claims.user_id)
+    if row is None:
+        return None
     granted = scopes.session_scopes(
         row.is_admin, bool(row.mfa_enabled), bool(row.enrolment_only), check.mfa_policy
     )
@@ -203,15 +217,9 @@ def _load_session(check: BearerCheck, claims: tokens.Claims) -> Principal | None
 
 
 def _load_personal(check: BearerCheck, claims: tokens.PersonalClaims) -> Principal | None:
-    row = check.personal_tokens.first(row_id=claims.token_id)
-    now = utcnow()
-    if row is None or row.owner_id != claims.user_id:
-        return _refuse("token not found")
-    reason = personal_token_refusal(row.revoked_at, row.expires_at, row.is_active, now)
-    if reason:
-        return _refuse(reason)
-    if _stale(row.last_used_at, now, check):
-        _touch(check, _TOUCH_PERSONAL, claims.token_id, now)
+    row = _live_row(check, check.personal_tokens, claims.token_id, claims.user_id)
+    if row is None:
+        return None
     # What the token was made with, cut to what the user's role allows now.
     granted = scopes.parse(row.scopes) & scopes.granted_by_role(row.is_admin)
     return Principal(
@@ -225,6 +233,22 @@ def _load_personal(check: BearerCheck, claims: tokens.PersonalClaims) -> Princip
     )
 
 
+def _live_row(check: BearerCheck, rows: TokenRows, row_id: str | int, user_id: int) -> Any:
+    """Return the token's row with its user's, if it admits the token now, and record its
+    use; else refuse, saying why."""
+    row = rows.lookup.first(row_id=row_id)
+    now = utcnow()
+    if row is None or row.owner_id != user_id:
+        return _refuse(f"{rows.name} not found")
+    reason = rows.refusal(row.revoked_at, row.expires_at, row.is_active, now)
+    if reason:
+        return _refuse(reason)
+    if _stale(row.last_used_at, now, check):
+        with rows.lookup.engine.begin() as connection:
+            connection.execute(rows.touch, {"row_id": row_id, "now": now})
+    return row
+
+
 def _refuse(reason: str) -> None:
     g.token_refusal = reason
     return None
@@ -234,11 +258,6 @@ def _stale(last_used_at: datetime | None, now: datetime, check: BearerCheck) -> 
     """Tell whether the row's use is due to be recorded: at most once per
     ``LAST_USED_RESOLUTION`` seconds, so a busy client does not write on every request."""
     return last_used_at is None or now - last_used_at >= check.touch_every
-
-
-def _touch(check: BearerCheck, statement, row_id: str | int, now: datetime) -> None:
-    with check.sessions.engine.begin() as connection:
-        connection.execute(statement, {"row_id": row_id, "now": now})
 
 
 def unauthorized() -> Response:
