@@ -116,23 +116,10 @@ checks.positive_data_acceptance.expected-statuses = [
 """
 
 
-# A personal access token made to live a second or two has ended, as it should, by the time
-# the stateful phase reads it back (an ended token is 404: ``GET /tokens`` lists live ones
-# only), which the resource-availability check would report as a lost resource.
-SHORTEST_TOKEN_LIFETIME = 300
-
-
-def _token_ends_within_the_run(body) -> bool:
-    if not isinstance(body, dict):
-        return False
-    lifetime = body.get("expires_in")
-    return type(lifetime) is int and 0 < lifetime < SHORTEST_TOKEN_LIFETIME
-
-
 @pytest.fixture
-def only_checkable_bodies():
+def no_refused_passwords():
     def filter_body(context, body) -> bool:
-        return not (_refused_password(body) or _token_ends_within_the_run(body))
+        return not _refused_password(body)
 
     schemathesis.hook(filter_body)
     yield
@@ -141,7 +128,7 @@ def only_checkable_bodies():
 
 @pytest.mark.slow
 def test_every_operation_survives_fuzzing_and_matches_its_document(
-    live_server, admin_token_on_every_request, only_checkable_bodies, tmp_path, monkeypatch
+    live_server, admin_token_on_every_request, no_refused_passwords, tmp_path, monkeypatch
 ):
     # schemathesis keeps a cache of failures in the working directory: keep it out of the repo.
     monkeypatch.chdir(tmp_path)
@@ -152,6 +139,11 @@ def test_every_operation_survives_fuzzing_and_matches_its_document(
             "run",
             f"{live_server}/openapi.json",
             "--checks=all",
+            # Between a create and its read the fuzzed operations may end the resource as the
+            # contract says (a revoke, a deactivation, the admin deleted and a new one taking
+            # over, whose GET of the other's token is 404): this check cannot tell that from a
+            # lost write. Reads after a create: test_notes.py, test_personal_tokens.py.
+            "--exclude-checks=ensure_resource_availability",
             f"--max-time={MAX_TIME}",
             f"--max-examples={MAX_EXAMPLES}",
             "--workers=1",
