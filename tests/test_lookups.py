@@ -97,3 +97,26 @@ def test_a_failed_connect_raises_core_s_error_not_the_driver_s(tmp_path):
     with pytest.raises(sa.exc.OperationalError):
         lookup.first(row_id="any")
     engine.dispose()
+
+
+@pytest.mark.parametrize("pre_ping", [True, False])
+def test_a_connection_the_server_ended_costs_the_lookup_nothing(app, alice, backend, pre_ping):
+    if backend != "postgresql":
+        pytest.skip("a SQLite connection has no server to end it")
+    url = app.config["SQLALCHEMY_DATABASE_URI"]
+    # With the pre-ping the pool replaces the dead connection; without it, the statement
+    # fails on it, and the lookup runs it again through Core on a new one.
+    engine = sa.create_engine(url, pool_pre_ping=pre_ping, pool_size=1, max_overflow=0)
+    session_id = _session_id(engine, alice.user_id)
+    lookup = RowLookup(engine, SESSION_WITH_USER)
+    assert lookup.first(row_id=session_id) is not None
+    with engine.connect() as connection:
+        pid = connection.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+    admin = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    with admin.connect() as connection:
+        ended = connection.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})")
+        assert ended.scalar_one() is True
+    admin.dispose()
+    row = lookup.first(row_id=session_id)
+    assert row is not None and row.username == "alice"
+    engine.dispose()
