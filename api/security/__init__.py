@@ -23,11 +23,10 @@ from .guards import (
     requires,
     stale_login,
 )
-from .loader import BearerCheck, Principal, bearer_token, load_principal, unauthorized
+from .loader import Principal, bearer_token, load_principal, unauthorized
 
 __all__ = [
     "Access",
-    "BearerCheck",
     "CookielessRequest",
     "IgnoreCookies",
     "NoSessionInterface",
