@@ -13,6 +13,7 @@ import glob
 import os
 import re
 import shutil
+import sys
 import tempfile
 
 from gunicorn import glogging
@@ -60,7 +61,8 @@ preload_app = False
 timeout = 30
 graceful_timeout = 30
 keepalive = 5
-# Recycle workers now and then, staggered, so a slow leak can never take a host down.
+# Recycle workers now and then, staggered, so a slow leak can never take a host down; but
+# never a lone worker (``post_fork``): while it exits and its successor boots, nobody serves.
 max_requests = 10000
 max_requests_jitter = 1000
 
@@ -119,6 +121,14 @@ def when_ready(server) -> None:
             server.cfg.workers,
             _config["LOGIN_RATE_LIMIT"],
         )
+
+
+def post_fork(server, worker) -> None:
+    """Keep a lone worker for good: recycling it would stop the whole service for a boot
+    (about 0.4 s under load, every ~10,000 requests). Decided at each spawn, so ``-w``,
+    ``TTIN``/``TTOU`` and a reload are all seen."""
+    if server.num_workers == 1:
+        worker.max_requests = sys.maxsize
 
 
 # gunicorn's runtime control socket ($HOME/.gunicorn/gunicorn.ctl) is one more thing to

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import os
 import runpy
+import sys
+from types import SimpleNamespace
 
 import pytest
 from gunicorn.config import Config
 from support import ROOT
+from support.accounts import PASSWORD
+from support.loopback import call
+from support.servers import deployment_for, servers
 
 
 def gunicorn_config(monkeypatch, **environment: str) -> Config:
@@ -97,3 +102,30 @@ def test_the_access_log_format_has_no_field_that_can_carry_a_credential(monkeypa
     assert '"%(m)s %(U)s %(H)s"' in log_format  # method and path, without the query
     assert config.timeout == 30
     assert config.control_socket_disable is True
+
+
+def test_a_lone_worker_is_never_recycled_but_one_of_several_is(monkeypatch):
+    config = gunicorn_config(monkeypatch)
+    assert config.max_requests == 10000 and config.max_requests_jitter == 1000
+    post_fork = runpy.run_path(str(ROOT / "gunicorn.conf.py"))["post_fork"]
+
+    class Worker:
+        max_requests = 10500
+
+    for workers, kept in ((1, sys.maxsize), (2, 10500), (4, 10500)):
+        worker = Worker()
+        post_fork(SimpleNamespace(num_workers=workers), worker)
+        assert worker.max_requests == kept
+
+
+@pytest.mark.slow
+def test_a_lone_worker_serves_past_max_requests_without_a_restart(tmp_path):
+    with deployment_for("sqlite", tmp_path) as deployment:
+        deployment.prepare(password=PASSWORD)
+        options = ["--max-requests", "20", "--max-requests-jitter", "0"]
+        with servers(deployment, 1, options=options) as (server,):
+            workers = server.pids()[1:]
+            for _ in range(60):
+                assert call(server.port, "GET", "/health").status == 200
+            assert server.pids()[1:] == workers
+    assert "Autorestarting worker" not in server.log()
