@@ -13,12 +13,12 @@ $(BIN)/python:
 	$(BIN)/pip install --quiet --upgrade pip
 
 # `make run` needs only what the service runs on; tests and benchmarks add their tools.
-$(RUNTIME): requirements.txt | $(BIN)/python
-	$(BIN)/pip install --quiet -r requirements.txt
+$(RUNTIME): requirements.txt constraints.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -c constraints.txt -r requirements.txt
 	touch $(RUNTIME)
 
-$(DEV): requirements.txt requirements-dev.txt | $(BIN)/python
-	$(BIN)/pip install --quiet -r requirements-dev.txt
+$(DEV): requirements.txt requirements-dev.txt constraints.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -c constraints.txt -r requirements-dev.txt
 	touch $(RUNTIME) $(DEV)
 
 run: PORT ?= 5000
