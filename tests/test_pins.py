@@ -58,4 +58,4 @@ def test_every_package_the_pinned_ones_require_is_pinned_and_installed_at_its_pi
             )
             queue.append((dependency, frozenset(requirement.extras)))
     assert unpinned == []
-    assert len(seen) >= len(direct)
+    assert len(seen) > len(direct)  # the walk went past the direct pins
