@@ -6,7 +6,7 @@ from flask.cli import FlaskGroup, ScriptInfo
 
 from api import create_app
 from api.commands import CommandError, failures_explained
-from api.keys import SigningKeyError
+from api.credentials.signing_keys import SigningKeyError
 
 
 def create_app_or_explain() -> Flask:

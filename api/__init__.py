@@ -9,29 +9,12 @@ from typing import Any
 
 from flask import Flask
 
-from . import (
-    attempts,
-    audit,
-    auth,
-    client_info,
-    commands,
-    database,
-    docs,
-    dumping,
-    encryption,
-    headers,
-    health,
-    keys,
-    metrics,
-    openapi,
-    passwords,
-    resources,
-    routing,
-    security,
-    tokens,
-)
-from .config import load_config
-from .errors import register_error_handlers
+from api import audit_writer, auth, commands, database, resources, security
+from api.config import load_config
+from api.credentials import failed_attempts, passwords, secret_box, signed_tokens, signing_keys
+from api.errors import register_error_handlers
+from api.http import client_info, docs, dumping, headers, openapi, routing
+from api.operations import health, metrics
 
 __all__ = ["create_app"]
 
@@ -41,7 +24,7 @@ def create_app(config: dict[str, Any] | None = None, instance_path: str | None =
     app = Flask(__name__, instance_path=instance_path, instance_relative_config=True)
     os.makedirs(app.instance_path, exist_ok=True)
     load_config(app, config)
-    keys.configure_signing_keys(app)
+    signing_keys.configure_signing_keys(app)
     register_extensions(app)
     register_blueprints(app)
     register_error_handlers(app)
@@ -51,17 +34,17 @@ def create_app(config: dict[str, Any] | None = None, instance_path: str | None =
 
 def register_extensions(app: Flask) -> None:
     client_info.init_app(app)
-    audit.init_app(app)
+    audit_writer.init_app(app)
     metrics.init_app(app)  # before the others' hooks: it times and counts every answer
     headers.init_app(app)
     dumping.init_app(app)
     routing.init_app(app)
     database.init_app(app)
     passwords.init_app(app)
-    tokens.init_app(app)
-    encryption.init_app(app)
+    signed_tokens.init_app(app)
+    secret_box.init_app(app)
     security.init_app(app)
-    attempts.init_app(app)
+    failed_attempts.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:

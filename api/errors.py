@@ -19,7 +19,7 @@ from sqlalchemy.orm.exc import ObjectDeletedError, StaleDataError
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import RequestRedirect
 
-from . import database
+from api import database
 
 log = logging.getLogger("tessera")
 

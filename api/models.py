@@ -2,7 +2,8 @@
 notes and the audit trail.
 
 No HTTP, and no token: a row names a token's id, never holds the token. No secret in the clear
-either: a TOTP secret is stored encrypted (``api.encryption``), a recovery code as its hash.
+either: a TOTP secret is stored encrypted (``credentials.secret_box``), a recovery code as its
+hash.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .database import db
+from api.database import db
 
 
 def utcnow() -> datetime:

@@ -18,7 +18,7 @@ from sqlalchemy import Engine, event
 from support.accounts import PASSWORD
 from support.statements import StatementRecorder
 
-from api import passwords
+from api.credentials import passwords
 
 from .app import BARE_PATH
 from .peer import ME_PATH as PEER_ME_PATH

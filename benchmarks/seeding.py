@@ -13,9 +13,9 @@ from support.accounts import PASSWORD
 from support.forged_tokens import forged_signature, unknown_key
 from support.seeding import add_events, add_notes, add_users
 
-from api import passwords, tokens
-from api.client_info import Client
+from api.credentials import passwords, signed_tokens
 from api.database import create_schema
+from api.http.client_info import Client
 from api.services import accounts, revocation, sessions
 
 
@@ -85,32 +85,32 @@ def seed(app: Flask, filler_users: int, filler_events: int, full: bool) -> Fixtu
 
 # --- SLOT: personal access tokens ---------------------------------------------------------------
 # The ``me_pat`` case (GET /me with a personal access token, held to the same targets as a
-# session token) joins the run as soon as ``api.tokens`` offers a PAT kind (``PERSONAL``).
+# session token) joins the run as soon as ``signed_tokens`` offers a PAT kind (``PERSONAL``).
 # This is the one place that makes the token: adapt it here if the PAT service differs.
 PAT_SCOPES = ["notes:read"]
 
 
 def pat_kind_exists() -> bool:
-    """Tell whether ``api.tokens`` has a personal access token kind yet."""
-    return getattr(tokens, "PERSONAL", None) is not None
+    """Tell whether ``api.credentials.signed_tokens`` has a personal access token kind yet."""
+    return getattr(signed_tokens, "PERSONAL", None) is not None
 
 
 def personal_token(app: Flask, username: str) -> str | None:
     """Return a personal access token of ``username``, or None while PATs do not exist."""
     if not pat_kind_exists():
         return None
-    from api.services import personal_tokens  # exists once PATs do
+    from api.services import personal_access_tokens
 
     with app.app_context():
         user_id = accounts.get_user(username).id
-        return personal_tokens.create_personal_token(user_id, "bench", PAT_SCOPES).token
+        return personal_access_tokens.create_personal_token(user_id, "bench", PAT_SCOPES).token
 
 
 def refused_tokens(app: Flask, valid: str) -> dict[str, str]:
     """A forged, an expired and an unknown-key variant of a valid access token."""
     with app.app_context(), time_machine.travel(datetime.now(UTC) - timedelta(hours=1)):
-        claims = tokens.Claims(1, "expired-session")
-        expired = tokens.codec().issue(tokens.ACCESS, claims)
+        claims = signed_tokens.Claims(1, "expired-session")
+        expired = signed_tokens.codec().issue(signed_tokens.ACCESS, claims)
     return {
         "forged": forged_signature(valid),
         "expired": expired,

@@ -4,7 +4,7 @@ import pytest
 from flask_login import user_accessed
 from support.routes import protected_routes
 
-from api import tokens
+from api.credentials import signed_tokens
 
 
 def _challenge(response) -> str:
@@ -71,7 +71,9 @@ def test_expired_access_token_is_refused(clock, client, alice):
 def test_token_from_the_future_is_refused(clock, app, client, alice):
     clock.shift(60)
     with app.app_context():
-        future = tokens.codec().issue(tokens.ACCESS, tokens.Claims(alice.user_id, "x"))
+        future = signed_tokens.codec().issue(
+            signed_tokens.ACCESS, signed_tokens.Claims(alice.user_id, "x")
+        )
     clock.shift(-60)
     response = client.get("/me", headers={"Authorization": f"Bearer {future}"})
     assert response.status_code == 401
@@ -105,8 +107,8 @@ def test_token_naming_an_unknown_key_is_refused(client, alice):
 
 
 def test_token_signed_with_another_secret_is_refused(client, alice):
-    stranger = tokens.TokenCodec(["another-secret-" * 4], 900, 3600)
-    forged = stranger.issue(tokens.ACCESS, tokens.Claims(alice.user_id, "whatever"))
+    stranger = signed_tokens.TokenCodec(["another-secret-" * 4], 900, 3600)
+    forged = stranger.issue(signed_tokens.ACCESS, signed_tokens.Claims(alice.user_id, "whatever"))
     response = client.get("/me", headers={"Authorization": f"Bearer {forged}"})
     assert response.status_code == 401
     assert response.get_json()["detail"] == "unknown signing key"
@@ -180,13 +182,13 @@ def test_a_valid_token_goes_through_flask_login_and_is_verified_once(
     client, alice, user_loads, monkeypatch
 ):
     verified: list[str] = []
-    verify = tokens.TokenCodec.verify
+    verify = signed_tokens.TokenCodec.verify
 
     def counting(self, kind, token):
         verified.append(token)
         return verify(self, kind, token)
 
-    monkeypatch.setattr(tokens.TokenCodec, "verify", counting)
+    monkeypatch.setattr(signed_tokens.TokenCodec, "verify", counting)
     response = client.get("/me", headers=alice.headers)
     assert response.status_code == 200
     assert len(user_loads) == 1

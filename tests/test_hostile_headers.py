@@ -17,7 +17,8 @@ from support.accounts import PASSWORD
 from support.routes import protected_routes
 from werkzeug.test import EnvironBuilder
 
-from api import create_app, tokens
+from api import create_app
+from api.credentials import signed_tokens
 from api.database import db
 from api.security import Principal, load_principal
 
@@ -46,11 +47,15 @@ def _corpus(app, alice, clock) -> dict[str, tuple[str, str]]:
     token = alice.access_token
     kind, kid, signed = token.split(".", 2)
     payload, timestamp, signature = signed.split(".")
-    stranger = tokens.TokenCodec(["another-secret-" * 4], 900, 3600)
-    forged = stranger.issue(tokens.ACCESS, tokens.Claims(alice.user_id, "x")).split(".", 2)[2]
+    stranger = signed_tokens.TokenCodec(["another-secret-" * 4], 900, 3600)
+    forged = stranger.issue(signed_tokens.ACCESS, signed_tokens.Claims(alice.user_id, "x")).split(
+        ".", 2
+    )[2]
     with app.app_context():
         clock.shift(-3600)
-        expired = tokens.codec().issue(tokens.ACCESS, tokens.Claims(alice.user_id, "x"))
+        expired = signed_tokens.codec().issue(
+            signed_tokens.ACCESS, signed_tokens.Claims(alice.user_id, "x")
+        )
         clock.shift(3600)
     cases = {
         "empty": ("", PLAIN),
@@ -229,8 +234,8 @@ def test_a_mutated_real_token_yields_its_user_or_a_clean_refusal(app, alice, ind
 @given(token=HEADERS)
 def test_token_verifier_raises_only_token_errors(app, token):
     with app.app_context():
-        for kind in (tokens.ACCESS, tokens.REFRESH):
+        for kind in (signed_tokens.ACCESS, signed_tokens.REFRESH):
             try:
-                tokens.codec().verify(kind, token)
-            except tokens.TokenError as exc:
+                signed_tokens.codec().verify(kind, token)
+            except signed_tokens.TokenError as exc:
                 assert isinstance(exc.reason, str) and exc.reason

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from support.routes import example_path, openapi_path, operations
 from support.rows import row_counts
 
-from api.json_body import MAX_DEPTH
+from api.http.json_body import MAX_DEPTH
 
 FUZZ = settings(
     max_examples=60,

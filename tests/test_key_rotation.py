@@ -6,7 +6,8 @@ import os
 import pytest
 from support.accounts import PASSWORD
 
-from api import create_app, keys
+from api import create_app
+from api.credentials import signing_keys
 from api.database import db
 from api.services import accounts
 
@@ -60,7 +61,7 @@ def first_app(start):
 
 
 def test_first_start_generates_a_private_key_file_and_keeps_it(first_app, start):
-    path = os.path.join(first_app.instance_path, keys.KEY_FILE)
+    path = os.path.join(first_app.instance_path, signing_keys.KEY_FILE)
     assert os.stat(path).st_mode & 0o777 == 0o600
     token = _login(first_app)
     assert _me(start(), token) == 200
@@ -95,7 +96,7 @@ def test_drop_old_keeps_keys_whose_tokens_may_still_live(clock, first_app):
     clock.shift(3600)
     result = _rotate(first_app, "--drop-old")
     assert "0 old key(s) dropped" in result.output
-    with open(os.path.join(first_app.instance_path, keys.KEY_FILE)) as file:
+    with open(os.path.join(first_app.instance_path, signing_keys.KEY_FILE)) as file:
         assert len(json.load(file)["keys"]) == 3
 
 
@@ -103,7 +104,7 @@ def test_rotate_refuses_when_the_key_comes_from_configuration(app):
     result = app.test_cli_runner().invoke(args=["secret", "rotate"])
     assert result.exit_code == 1
     assert result.stderr.startswith("error: SECRET_KEY is configured")
-    assert not os.path.exists(os.path.join(app.instance_path, keys.KEY_FILE))
+    assert not os.path.exists(os.path.join(app.instance_path, signing_keys.KEY_FILE))
 
 
 def test_configured_fallback_keys_verify_old_tokens(config, tmp_path, make_user, login):
@@ -149,7 +150,7 @@ def test_drop_old_keeps_a_key_while_a_live_personal_access_token_was_signed_with
 def test_drop_old_changes_no_key_when_the_database_cannot_answer(first_app):
     with first_app.app_context():
         db.drop_all()
-    path = os.path.join(first_app.instance_path, keys.KEY_FILE)
+    path = os.path.join(first_app.instance_path, signing_keys.KEY_FILE)
     with open(path) as file:
         before = file.read()
     result = _rotate(first_app, "--drop-old")

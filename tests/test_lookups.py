@@ -8,8 +8,8 @@ from support.seeding import add_users
 from support.statements import recording
 
 from api.database import db
-from api.lookups import RowLookup
 from api.models import LoginSession, User
+from api.security.row_lookup import RowLookup
 
 USERS = User.__table__
 SESSIONS = LoginSession.__table__

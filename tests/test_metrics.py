@@ -60,7 +60,7 @@ def test_metrics_are_off_by_default_and_the_path_is_like_any_missing_page(app, c
     assert response.content_type == "application/problem+json"
     assert response.get_json() == missing.get_json()
     hooks = [*app.before_request_funcs.get(None, []), *app.after_request_funcs.get(None, [])]
-    assert all(hook.__module__ != "api.metrics" for hook in hooks)
+    assert all(hook.__module__ != "api.operations.metrics" for hook in hooks)
 
 
 def test_a_loopback_scrape_is_prometheus_text_counting_by_endpoint_and_status(

@@ -13,7 +13,7 @@ from support.accounts import PASSWORD, TOKEN_PAIR_FIELDS, totp_code
 from support.forged_tokens import forged_signature, unknown_key
 from support.rows import row_counts
 
-from api import otp
+from api.credentials import one_time_codes
 from api.database import db
 
 pytestmark = pytest.mark.usefixtures("clock")
@@ -321,13 +321,13 @@ def test_the_second_step_costs_at_most_three_hmacs_and_a_few_queries(
     client, enrolled, mfa_token, monkeypatch, queries
 ):
     computed = []
-    code_at_step = otp.code_at_step
+    code_at_step = one_time_codes.code_at_step
 
     def counting(secret, step):
         computed.append(step)
         return code_at_step(secret, step)
 
-    monkeypatch.setattr(otp, "code_at_step", counting)
+    monkeypatch.setattr(one_time_codes, "code_at_step", counting)
     token = mfa_token("alice")
     queries.clear()
     assert _second_step(client, token, code=_wrong(enrolled.secret)).status_code == 401

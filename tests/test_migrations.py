@@ -17,7 +17,8 @@ from support.accounts import PASSWORD
 from support.backends import TEST_DATABASE_URL
 from support.servers import deployment_for
 
-from api import create_app, passwords
+from api import create_app
+from api.credentials import passwords
 from api.database import BASELINE_REVISION, MIGRATION_LOCK, MIGRATIONS_DIRECTORY, db, head_revision
 from api.models import Note, User
 from api.services import accounts, notes

@@ -11,8 +11,8 @@ import pytest
 from openapi_spec_validator import validate
 from support.routes import example_path, openapi_path, operations
 
-from api.docs import BUNDLE_VERSION
-from api.headers import JSON_CSP
+from api.http.docs import BUNDLE_VERSION
+from api.http.headers import JSON_CSP
 
 # Files, not operations: the Swagger UI page's scripts and styles, and Flask's static folder.
 NOT_OPERATIONS = {"docs.asset", "docs.initializer", "static"}

@@ -11,7 +11,8 @@ from datetime import datetime
 import pytest
 import sqlalchemy as sa
 
-from api import create_app, tokens
+from api import create_app
+from api.credentials import signed_tokens
 from api.database import db
 from api.models import PersonalToken, User
 
@@ -61,7 +62,7 @@ def test_a_new_token_is_shown_once_with_its_record_and_location(clock, client, a
     )
     assert response.headers["Location"].endswith(f"/tokens/{body['id']}")
     assert response.headers["Cache-Control"] == "no-store"
-    assert tokens.PERSONAL_TOKEN_PATTERN.fullmatch(body["token"])
+    assert signed_tokens.PERSONAL_TOKEN_PATTERN.fullmatch(body["token"])
     assert body["token"].startswith("tsr_pat.")
     shown = client.get(response.headers["Location"], headers=alice.headers).get_json()
     assert shown == {k: v for k, v in body.items() if k != "token"}
@@ -271,7 +272,7 @@ def test_the_database_never_holds_a_token(app, client, alice, make_token):
 def test_a_token_carries_opaque_ids_only(app, client, alice, make_token):
     pat = make_token(alice, ["notes:read"])
     with app.app_context():
-        claims = tokens.codec().verify(tokens.PERSONAL, pat.token)
+        claims = signed_tokens.codec().verify(signed_tokens.PERSONAL, pat.token)
     assert (claims.user_id, claims.token_id) == (alice.user_id, pat.id)
     payload = pat.token.split(".")[2]
     assert "notes" not in payload and "alice" not in payload
@@ -309,8 +310,10 @@ def test_forged_relabelled_and_misplaced_tokens_are_refused(clock, app, client, 
     at_refresh = client.post("/refresh", json={"refresh_token": pat.token})
     assert _detail(at_refresh) == "wrong token type"
     with app.app_context():
-        stranger = tokens.TokenCodec(["another-secret-" * 4], 900, 3600)
-        made = stranger.issue(tokens.PERSONAL, tokens.PersonalClaims(alice.user_id, pat.id, 2**40))
+        stranger = signed_tokens.TokenCodec(["another-secret-" * 4], 900, 3600)
+        made = stranger.issue(
+            signed_tokens.PERSONAL, signed_tokens.PersonalClaims(alice.user_id, pat.id, 2**40)
+        )
     assert _detail(client.get("/me", headers={"Authorization": f"Bearer {made}"})) == (
         "unknown signing key"
     )
@@ -318,8 +321,8 @@ def test_forged_relabelled_and_misplaced_tokens_are_refused(clock, app, client, 
 
 def test_an_expiry_past_the_longest_lifetime_is_refused_even_when_signed(clock, app, client, alice):
     with app.app_context():
-        claims = tokens.PersonalClaims(alice.user_id, 1, 2**40)
-        long_lived = tokens.codec().issue(tokens.PERSONAL, claims)
+        claims = signed_tokens.PersonalClaims(alice.user_id, 1, 2**40)
+        long_lived = signed_tokens.codec().issue(signed_tokens.PERSONAL, claims)
     clock.shift(365 * DAY + 1)  # itsdangerous's max_age: no PAT lives longer than the maximum
     response = client.get("/me", headers={"Authorization": f"Bearer {long_lived}"})
     assert _detail(response) == "token expired"

@@ -14,7 +14,7 @@ from support.forged_tokens import forged_signature, unknown_key
 from support.seeding import add_notes, add_users
 from support.statements import recording
 
-from api import scopes
+from api.credentials import scopes
 from api.database import db
 from api.models import LoginSession, User, utcnow
 from api.services import accounts

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from support.accounts import PASSWORD
 
-from api import passwords
+from api.credentials import passwords
 from api.services import accounts
 
 # Long enough for the other request to reach the same point, were nothing to stop it.

@@ -12,7 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import sqlalchemy as sa
 
-from api import create_app, tokens
+from api import create_app
+from api.credentials import signed_tokens
 from api.database import db
 from api.models import LoginSession
 
@@ -29,7 +30,7 @@ def _bearer(token):
 
 def _generation(app, token: str) -> int:
     with app.app_context():
-        return tokens.codec().verify(tokens.REFRESH, token).generation
+        return signed_tokens.codec().verify(signed_tokens.REFRESH, token).generation
 
 
 def _sessions(app) -> list[LoginSession]:

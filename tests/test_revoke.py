@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from api import tokens
+from api.credentials import signed_tokens
 
 NOTHING = b""
 
@@ -52,14 +52,16 @@ def _garbage(app, alice) -> dict[str, str]:
     head, signature = alice.access_token.rsplit(".", 1)
     # The signature's first character: its last one holds padding bits a change may not touch.
     forged = f"{head}.{'A' if signature[0] != 'A' else 'B'}{signature[1:]}"
-    stranger = tokens.TokenCodec(["another-secret-" * 4], 900, 3600)
+    stranger = signed_tokens.TokenCodec(["another-secret-" * 4], 900, 3600)
     return {
         "empty": "",
         "word": "hello",
         "bearer header": f"Bearer {alice.access_token}",
         "forged": forged,
         "unknown key": f"{kind}.00000000.{signed}",
-        "another server's": stranger.issue(tokens.ACCESS, tokens.Claims(alice.user_id, "x")),
+        "another server's": stranger.issue(
+            signed_tokens.ACCESS, signed_tokens.Claims(alice.user_id, "x")
+        ),
         "long": "a" * 5000,
         "non-ascii": "t\u00f6k\u00e9n",
         "pattern only": "tsr_pat.00000000.a.b.c",

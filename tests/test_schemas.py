@@ -7,8 +7,8 @@ from flask.json.provider import DefaultJSONProvider
 from marshmallow import Schema, fields
 
 from api.auth.sessions import LoginSessionPageSchema
-from api.dumping import dumped_plainly, plain_dumper
-from api.pagination import Page, page_of
+from api.http.dumping import dumped_plainly, plain_dumper
+from api.http.pagination import Page, page_of
 from api.resources.me import MeSchema
 from api.resources.notes import NotePageSchema, NoteSchema
 from api.resources.users import UserPageSchema

@@ -20,9 +20,9 @@ from schemathesis.cli import schemathesis as st
 from schemathesis.hooks import GLOBAL_HOOK_DISPATCHER
 from support.accounts import PASSWORD
 
-from api.client_info import Client
+from api.credentials.passwords import CONTEXT_WORDS, common_passwords
 from api.errors import TooManyAttempts
-from api.passwords import CONTEXT_WORDS, common_passwords
+from api.http.client_info import Client
 from api.services import accounts, sessions
 
 # Each backend's run stops after this many seconds, whatever is left to try.

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from support.routes import openapi_path, operations, route_map_app, scoped_routes
 
-from api import scopes
+from api.credentials import scopes
 from api.security import requires
 
 PAT_SCOPES = sorted(scopes.PERSONAL)

@@ -19,8 +19,8 @@ from support.accounts import PASSWORD
 from support.servers import gunicorn_command
 
 from api import create_app
+from api.credentials.signing_keys import KEY_FILE, SigningKeyError
 from api.database import create_schema, db
-from api.keys import KEY_FILE, SigningKeyError
 from api.services import accounts
 
 WEAK_KEY_MESSAGE = "SECRET_KEY is empty or well known; set a random one"

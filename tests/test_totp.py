@@ -17,8 +17,8 @@ from support.accounts import PASSWORD, totp_code
 from support.forged_tokens import forged_signature
 
 from api import create_app
+from api.credentials.secret_box import KEY_FILE, EncryptionKeyError
 from api.database import create_schema, db
-from api.encryption import KEY_FILE, EncryptionKeyError
 from api.services import accounts
 
 pytestmark = pytest.mark.usefixtures("clock")

@@ -1,6 +1,6 @@
 """The ``auth`` blueprint: credentials and everything about them, one module per resource."""
 
-from ..views import Blueprint
+from api.http.blueprint import Blueprint, import_views
 
 blp = Blueprint(
     "auth",
@@ -11,16 +11,7 @@ blp = Blueprint(
     ),
 )
 
-# Each module registers its views on ``blp``.
-from . import (  # noqa: E402, F401
-    events,
-    login,
-    mfa,
-    password,
-    reauthenticate,
-    revoke,
-    sessions,
-    tokens,
-)
+# Each module of the package registers its views on ``blp``.
+import_views(__name__)
 
 __all__ = ["blp"]

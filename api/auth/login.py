@@ -7,11 +7,11 @@ from dataclasses import asdict
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from ..client_info import current_client
-from ..fields import Password, RecoveryCode, TotpCode
-from ..services import second_step, sessions
-from ..views import raises
-from . import blp
+from api.auth import blp
+from api.http.blueprint import raises
+from api.http.client_info import current_client
+from api.http.fields import Password, RecoveryCode, TotpCode
+from api.services import second_step, sessions
 
 
 class LoginSchema(Schema):

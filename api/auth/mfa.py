@@ -11,13 +11,13 @@ from dataclasses import asdict
 
 from marshmallow import Schema, fields
 
-from ..client_info import current_client
-from ..fields import TotpCode
-from ..scopes import ACCOUNT, MFA_ENROLL
-from ..security import caller, requires
-from ..services import mfa
-from ..views import raises
-from . import blp
+from api.auth import blp
+from api.credentials.scopes import ACCOUNT, MFA_ENROLL
+from api.http.blueprint import raises
+from api.http.client_info import current_client
+from api.http.fields import TotpCode
+from api.security import caller, requires
+from api.services import mfa
 
 
 class MfaStatusSchema(Schema):

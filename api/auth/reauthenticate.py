@@ -6,14 +6,14 @@ from dataclasses import asdict
 
 from marshmallow import Schema, ValidationError, validates_schema
 
-from ..client_info import current_client
-from ..fields import Password, RecoveryCode, TotpCode
-from ..scopes import ACCOUNT
-from ..security import caller, requires
-from ..services import second_step
-from ..views import raises
-from . import blp
-from .login import TokenPairSchema
+from api.auth import blp
+from api.auth.login import TokenPairSchema
+from api.credentials.scopes import ACCOUNT
+from api.http.blueprint import raises
+from api.http.client_info import current_client
+from api.http.fields import Password, RecoveryCode, TotpCode
+from api.security import caller, requires
+from api.services import second_step
 
 
 class ReauthenticateSchema(Schema):

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields
 
-from ..services import revocation
-from . import blp
+from api.auth import blp
+from api.services import revocation
 
 
 class RevokeSchema(Schema):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields
 
-from ..pagination import PaginationSchema, page_of
-from ..scopes import ACCOUNT
-from ..security import caller, requires
-from ..services import revocation, sessions
-from . import blp
+from api.auth import blp
+from api.credentials.scopes import ACCOUNT
+from api.http.pagination import PaginationSchema, page_of
+from api.security import caller, requires
+from api.services import revocation, sessions
 
 
 class LoginSessionSchema(Schema):

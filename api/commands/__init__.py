@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from flask import Flask
 
-from ..database import db
-from ..models import LoginSession, Note, PersonalToken, User
-from .audit import audit
-from .common import CommandError, failures_explained
-from .maintenance import init_db, sessions_group
-from .secret import secret
-from .tokens import tokens_group
-from .users import users
+from api.commands.audit_events import audit
+from api.commands.common import CommandError, failures_explained
+from api.commands.maintenance import init_db, sessions_group
+from api.commands.personal_access_tokens import tokens_group
+from api.commands.secret import secret
+from api.commands.users import users
+from api.database import db
+from api.models import LoginSession, Note, PersonalToken, User
 
 __all__ = ["CommandError", "failures_explained", "init_app"]
 

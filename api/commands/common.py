@@ -10,9 +10,9 @@ import click
 from flask import has_app_context
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
-from .. import database
-from ..database import db
-from ..errors import ServiceError
+from api import database
+from api.database import db
+from api.errors import ServiceError
 
 
 class CommandError(click.ClickException):

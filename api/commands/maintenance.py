@@ -5,9 +5,9 @@ from __future__ import annotations
 import click
 from flask.cli import AppGroup, with_appcontext
 
-from .. import database
-from ..services import sessions
-from .common import CommandError
+from api import database
+from api.commands.common import CommandError
+from api.services import sessions
 
 sessions_group = AppGroup("sessions", help="Look after login session records.")
 

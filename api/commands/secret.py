@@ -7,10 +7,10 @@ from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy.exc import SQLAlchemyError
 
-from .. import encryption, keys
-from ..database import db
-from ..services import mfa, personal_tokens
-from .common import CommandError
+from api.commands.common import CommandError
+from api.credentials import secret_box, signing_keys
+from api.database import db
+from api.services import mfa, personal_access_tokens
 
 secret = AppGroup("secret", help="Rotate the token signing key and the MFA encryption key.")
 
@@ -39,20 +39,20 @@ def rotate(drop_old: bool) -> None:
         )
     try:
         # Asked first, so that a database that cannot answer leaves the keys as they were.
-        in_use = personal_tokens.key_ids_in_use() if drop_old else set()
+        in_use = personal_access_tokens.key_ids_in_use() if drop_old else set()
     except SQLAlchemyError:
         raise CommandError(
             "the database cannot say which keys live personal access tokens need; "
             "no key was added or dropped"
         ) from None
     try:
-        count = keys.rotate_key(current_app.instance_path)
+        count = signing_keys.rotate_key(current_app.instance_path)
         click.echo(f"new signing key added; {count} key(s) held; restart the server to use it")
         if drop_old:
             longest = max(config["ACCESS_TOKEN_MAX_AGE"], config["REFRESH_TOKEN_MAX_AGE"])
-            dropped = keys.drop_old_keys(current_app.instance_path, longest, in_use)
+            dropped = signing_keys.drop_old_keys(current_app.instance_path, longest, in_use)
             click.echo(f"{dropped} old key(s) dropped")
-    except keys.KeyFileError as exc:
+    except signing_keys.KeyFileError as exc:
         raise CommandError(str(exc)) from None
 
 
@@ -78,23 +78,23 @@ def rotate_mfa_key(drop_old: bool) -> None:
         )
     instance = current_app.instance_path
     try:
-        before, after = ([], []) if configured else encryption.add_file_key(instance)
-        box = encryption.SecretBox(configured, instance)
+        before, after = ([], []) if configured else secret_box.add_file_key(instance)
+        box = secret_box.SecretBox(configured, instance)
         try:
             count = mfa.reencrypt_secrets(box)
             db.session.commit()
-        except (SQLAlchemyError, encryption.UndecryptableSecret) as exc:
+        except (SQLAlchemyError, secret_box.UndecryptableSecret) as exc:
             db.session.rollback()
             if before:
-                encryption.write_file_keys(instance, before)  # as it was: nothing changed
+                secret_box.write_file_keys(instance, before)  # as it was: nothing changed
             # A database error's text would show its SQL statement: name the cause only.
             cause = str(exc) if isinstance(exc, RuntimeError) else "the database failed"
             raise CommandError(f"no secret was re-encrypted: {cause}") from None
         if drop_old and not configured:
-            encryption.write_file_keys(instance, after[-1:])
-    except keys.KeyFileError as exc:
+            secret_box.write_file_keys(instance, after[-1:])
+    except signing_keys.KeyFileError as exc:
         raise CommandError(str(exc)) from None
     click.echo(f"{count} secret(s) encrypted with the newest MFA key")
     if not configured:
         held = 1 if drop_old else len(after)
-        click.echo(f"{held} MFA key(s) held in {encryption.KEY_FILE}")
+        click.echo(f"{held} MFA key(s) held in {secret_box.KEY_FILE}")

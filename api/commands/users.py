@@ -7,10 +7,10 @@ import json
 import click
 from flask.cli import AppGroup
 
-from ..models import User
-from ..services import accounts, mfa, revocation
-from . import common
-from .common import CommandError, echo_table, fail_cleanly, read_new_password
+from api.commands import common
+from api.commands.common import CommandError, echo_table, fail_cleanly, read_new_password
+from api.models import User
+from api.services import accounts, mfa, revocation
 
 users = AppGroup("users", help="Create, list and change user accounts.")
 

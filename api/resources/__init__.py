@@ -1,10 +1,10 @@
 """The ``resources`` blueprint: what a token unlocks, one module per resource."""
 
-from ..views import Blueprint
+from api.http.blueprint import Blueprint, import_views
 
 blp = Blueprint("resources", __name__, description="The caller's account, notes, and users.")
 
-# Each module registers its views on ``blp``.
-from . import audit, me, notes, users  # noqa: E402, F401
+# Each module of the package registers its views on ``blp``.
+import_views(__name__)
 
 __all__ = ["blp"]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields
 
-from ..dumping import dumped_plainly
-from ..security import caller, requires
-from . import blp
+from api.http.dumping import dumped_plainly
+from api.resources import blp
+from api.security import caller, requires
 
 
 @dumped_plainly

@@ -5,13 +5,13 @@ from __future__ import annotations
 from flask import url_for
 from marshmallow import Schema, fields, validate
 
-from ..dumping import dumped_plainly
-from ..fields import PartialUpdateSchema
-from ..pagination import PaginationSchema, page_of
-from ..scopes import NOTES_READ, NOTES_WRITE
-from ..security import caller, requires
-from ..services import notes
-from . import blp
+from api.credentials.scopes import NOTES_READ, NOTES_WRITE
+from api.http.dumping import dumped_plainly
+from api.http.fields import PartialUpdateSchema
+from api.http.pagination import PaginationSchema, page_of
+from api.resources import blp
+from api.security import caller, requires
+from api.services import notes
 
 TITLE = validate.Length(min=1, max=200)
 BODY = validate.Length(max=10_000)

@@ -5,13 +5,13 @@ from __future__ import annotations
 from flask import url_for
 from marshmallow import Schema, fields
 
-from ..fields import NewPassword, PartialUpdateSchema, StrictBoolean, Username
-from ..pagination import PaginationSchema, page_of
-from ..scopes import USERS_READ, USERS_WRITE
-from ..security import requires
-from ..services import accounts
-from ..views import raises
-from . import blp
+from api.credentials.scopes import USERS_READ, USERS_WRITE
+from api.http.blueprint import raises
+from api.http.fields import NewPassword, PartialUpdateSchema, StrictBoolean, Username
+from api.http.pagination import PaginationSchema, page_of
+from api.resources import blp
+from api.security import requires
+from api.services import accounts
 
 
 class UserSchema(Schema):

@@ -12,9 +12,9 @@ from __future__ import annotations
 from flask import Flask
 from flask_login import LoginManager
 
-from . import loader
-from .cookies import CookielessRequest, IgnoreCookies, NoSessionInterface
-from .guards import (
+from api.security import loader
+from api.security.cookies import CookielessRequest, IgnoreCookies, NoSessionInterface
+from api.security.guards import (
     Access,
     access_of,
     caller,
@@ -23,7 +23,7 @@ from .guards import (
     requires,
     stale_login,
 )
-from .loader import Principal, bearer_token, load_principal, unauthorized
+from api.security.loader import Principal, bearer_token, load_principal, unauthorized
 
 __all__ = [
     "Access",

@@ -16,11 +16,11 @@ from flask import current_app, g, request
 from flask_login import login_required
 from flask_login.config import EXEMPT_METHODS
 
-from .. import scopes
-from ..errors import CHALLENGE, Forbidden, InvalidCredentials
-from ..models import utcnow
-from ..views import unwrapped
-from .loader import Principal, bearer_claims
+from api.credentials import scopes
+from api.errors import CHALLENGE, Forbidden, InvalidCredentials
+from api.http.blueprint import unwrapped
+from api.models import utcnow
+from api.security.loader import Principal, bearer_claims
 
 View = TypeVar("View", bound=Callable[..., Any])
 

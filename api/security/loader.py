@@ -16,11 +16,10 @@ from typing import Any
 from flask import Flask, Request, Response, current_app, g
 from sqlalchemy import Update, bindparam, select, update
 
-from .. import scopes, tokens
-from ..database import db
-from ..errors import CHALLENGE, problem
-from ..lookups import RowLookup
-from ..models import (
+from api.credentials import scopes, signed_tokens
+from api.database import db
+from api.errors import CHALLENGE, problem
+from api.models import (
     LoginSession,
     PersonalToken,
     User,
@@ -28,6 +27,7 @@ from ..models import (
     session_refusal,
     utcnow,
 )
+from api.security.row_lookup import RowLookup
 
 # RFC 6750 section 2.1: the scheme (any case), one space, a b64token.
 _BEARER = re.compile(r"[Bb][Ee][Aa][Rr][Ee][Rr] ([A-Za-z0-9\-._~+/]+=*)")
@@ -121,7 +121,7 @@ def bearer_token(request: Request) -> str | None:
         return None  # no credentials of ours: another scheme gets the plain challenge
     match = _BEARER.fullmatch(header)
     if match is None:
-        raise tokens.TokenError("malformed Authorization header")
+        raise signed_tokens.TokenError("malformed Authorization header")
     return match.group(1)
 
 
@@ -142,7 +142,7 @@ class BearerCheck:
     def __init__(self, app: Flask) -> None:
         with app.app_context():
             engine = db.engine
-            self.codec = tokens.codec()
+            self.codec = signed_tokens.codec()
         self.sessions = TokenRows(
             RowLookup(engine, _PRINCIPAL_QUERY), _TOUCH_SESSION, session_refusal, "session"
         )
@@ -161,7 +161,7 @@ def init_app(app: Flask) -> None:
     app.extensions[EXTENSION] = BearerCheck(app)
 
 
-def bearer_claims(request: Request) -> tokens.Claims | tokens.PersonalClaims | None:
+def bearer_claims(request: Request) -> signed_tokens.Claims | signed_tokens.PersonalClaims | None:
     """Check the request's bearer token without the database: its form, signature, expiry and
     kind. Return its claims, or None when there is none or it is refused (``g.token_refusal``
     then says why). Checked once a request, whoever asks first."""
@@ -172,14 +172,14 @@ def bearer_claims(request: Request) -> tokens.Claims | tokens.PersonalClaims | N
     return claims
 
 
-def _verified(request: Request) -> tokens.Claims | tokens.PersonalClaims | None:
+def _verified(request: Request) -> signed_tokens.Claims | signed_tokens.PersonalClaims | None:
     check: BearerCheck = current_app.extensions[EXTENSION]
     try:
         token = bearer_token(request)
         if token is None:
             return None
-        return check.codec.verify(tokens.BEARER_KINDS, token)
-    except tokens.TokenError as exc:
+        return check.codec.verify(signed_tokens.BEARER_KINDS, token)
+    except signed_tokens.TokenError as exc:
         g.token_refusal = exc.reason
         return None
 
@@ -190,7 +190,7 @@ def load_principal(request: Request) -> Principal | None:
     if claims is None:
         return None
     check: BearerCheck = current_app.extensions[EXTENSION]
-    if isinstance(claims, tokens.PersonalClaims):
+    if isinstance(claims, signed_tokens.PersonalClaims):
         principal = _load_personal(check, claims)
     else:
         principal = _load_session(check, claims)
@@ -198,7 +198,7 @@ def load_principal(request: Request) -> Principal | None:
     return principal
 
 
-def _load_session(check: BearerCheck, claims: tokens.Claims) -> Principal | None:
+def _load_session(check: BearerCheck, claims: signed_tokens.Claims) -> Principal | None:
     row = _live_row(check, check.sessions, claims.session_id, claims.user_id)
     if row is None:
         return None
@@ -216,7 +216,7 @@ def _load_session(check: BearerCheck, claims: tokens.Claims) -> Principal | None
     )
 
 
-def _load_personal(check: BearerCheck, claims: tokens.PersonalClaims) -> Principal | None:
+def _load_personal(check: BearerCheck, claims: signed_tokens.PersonalClaims) -> Principal | None:
     row = _live_row(check, check.personal_tokens, claims.token_id, claims.user_id)
     if row is None:
         return None

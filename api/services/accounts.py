@@ -10,14 +10,14 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import ObjectDeletedError
 
-from .. import passwords
-from ..audit import audit
-from ..database import db
-from ..errors import Conflict, Invalid, NotFound
-from ..models import User
-from ..pagination import Page, paginate
-from .personal_tokens import revoke_personal_tokens
-from .revocation import revoke_sessions
+from api.audit_writer import audit
+from api.credentials import passwords
+from api.database import db
+from api.errors import Conflict, Invalid, NotFound
+from api.http.pagination import Page, paginate
+from api.models import User
+from api.services.personal_access_tokens import revoke_personal_tokens
+from api.services.revocation import revoke_sessions
 
 _USERNAME = re.compile(r"[A-Za-z0-9._-]{3,64}")
 

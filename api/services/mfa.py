@@ -1,9 +1,10 @@
 """A second factor: enrolling TOTP, recovery codes, checking a code, a login's challenge.
 
-A TOTP secret is kept encrypted (``api.encryption``), a recovery code as its hash (``api.otp``
-says why a plain SHA-256 is right for them). A code is accepted by a compare-and-swap on the
-user's last accepted time step, a recovery code by one on its ``used_at``: of two requests
-with the same code, exactly one wins, on SQLite and PostgreSQL alike.
+A TOTP secret is kept encrypted (``credentials.secret_box``), a recovery code as its hash
+(``credentials.one_time_codes`` says why a plain SHA-256 is right for them). A code is
+accepted by a compare-and-swap on the user's last accepted time step, a recovery code by one
+on its ``used_at``: of two requests with the same code, exactly one wins, on
+SQLite and PostgreSQL alike.
 """
 
 from __future__ import annotations
@@ -15,13 +16,13 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import delete, func, or_, select, update
 
-from .. import attempts, encryption, otp, tokens
-from ..audit import audit
-from ..client_info import Client
-from ..database import db
-from ..errors import Conflict, Invalid, InvalidCredentials, NotFound
-from ..models import MfaChallenge, RecoveryCode, User, utcnow
-from .revocation import revoke_sessions
+from api.audit_writer import audit
+from api.credentials import failed_attempts, one_time_codes, secret_box, signed_tokens
+from api.database import db
+from api.errors import Conflict, Invalid, InvalidCredentials, NotFound
+from api.http.client_info import Client
+from api.models import MfaChallenge, RecoveryCode, User, utcnow
+from api.services.revocation import revoke_sessions
 
 # Wrong codes that spend a login's challenge: its mfa_token then works no more.
 MAX_CHALLENGE_FAILURES = 5
@@ -76,12 +77,12 @@ def start_enrolment(user_id: int, session_id: str) -> Enrolment:
     user = _user(user_id)
     if user.mfa_enabled:
         raise Conflict("TOTP is already on: turn it off first (DELETE /mfa/totp)")
-    secret = otp.new_secret()
-    user.totp_pending_secret = encryption.box().encrypt(secret)
-    uri = otp.provisioning_uri(secret, user.username, current_app.config["MFA_ISSUER"])
+    secret = one_time_codes.new_secret()
+    user.totp_pending_secret = secret_box.box().encrypt(secret)
+    uri = one_time_codes.provisioning_uri(secret, user.username, current_app.config["MFA_ISSUER"])
     audit("mfa_enrolment_started", user_id=user_id, session_id=session_id)
     db.session.commit()
-    return Enrolment(secret, uri, otp.qr_svg(uri))
+    return Enrolment(secret, uri, one_time_codes.qr_svg(uri))
 
 
 def confirm_enrolment(user_id: int, session_id: str, code: str, client: Client) -> list[str]:
@@ -94,11 +95,11 @@ def confirm_enrolment(user_id: int, session_id: str, code: str, client: Client) 
         raise Conflict("TOTP is already on")
     if user.totp_pending_secret is None:
         raise Conflict("no enrolment to confirm: start one with POST /mfa/totp")
-    attempts.check(client.address, user.username_key)
-    secret = encryption.box().decrypt(user.totp_pending_secret)
-    step = otp.accepted_step(secret, code, utcnow().timestamp(), None)
+    failed_attempts.check(client.address, user.username_key)
+    secret = secret_box.box().decrypt(user.totp_pending_secret)
+    step = one_time_codes.accepted_step(secret, code, utcnow().timestamp(), None)
     if step is None:
-        attempts.record_failure(client.address, user.username_key)
+        failed_attempts.record_failure(client.address, user.username_key)
         audit("mfa_enabled", "failure", user_id=user_id, session_id=session_id, refused=True)
         raise Invalid("wrong code", {"code": ["Wrong code: not the authenticator's current one."]})
     user.totp_secret, user.totp_pending_secret = user.totp_pending_secret, None
@@ -113,10 +114,12 @@ def confirm_enrolment(user_id: int, session_id: str, code: str, client: Client) 
 def _replace_recovery_codes(user_id: int) -> list[str]:
     """Replace the user's recovery codes with a new set, in the current transaction."""
     db.session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user_id))
-    codes = otp.new_recovery_codes()
+    codes = one_time_codes.new_recovery_codes()
     now = utcnow()
     db.session.add_all(
-        RecoveryCode(user_id=user_id, code_hash=otp.recovery_code_hash(code), created_at=now)
+        RecoveryCode(
+            user_id=user_id, code_hash=one_time_codes.recovery_code_hash(code), created_at=now
+        )
         for code in codes
     )
     return codes
@@ -192,7 +195,9 @@ def open_challenge(user: User) -> SecondFactorRequired:
         failures=0,
     )
     db.session.add(challenge)
-    token = tokens.codec().issue(tokens.MFA, tokens.MfaClaims(user.id, challenge.id))
+    token = signed_tokens.codec().issue(
+        signed_tokens.MFA, signed_tokens.MfaClaims(user.id, challenge.id)
+    )
     return SecondFactorRequired(token, max_age)
 
 
@@ -212,7 +217,7 @@ def check_second_factor(
             update(RecoveryCode)
             .where(
                 RecoveryCode.user_id == user.id,
-                RecoveryCode.code_hash == otp.recovery_code_hash(recovery_code),
+                RecoveryCode.code_hash == one_time_codes.recovery_code_hash(recovery_code),
                 RecoveryCode.used_at.is_(None),
             )
             .values(used_at=now)
@@ -220,8 +225,8 @@ def check_second_factor(
         return RECOVERY_CODE if used == 1 else None
     if code is None:
         return None
-    secret = encryption.box().decrypt(user.totp_secret)
-    step = otp.accepted_step(secret, code, now.timestamp(), user.totp_last_step)
+    secret = secret_box.box().decrypt(user.totp_secret)
+    step = one_time_codes.accepted_step(secret, code, now.timestamp(), user.totp_last_step)
     if step is None:
         return None
     # Compare-and-swap: a concurrent request that accepted this step (or a newer) first wins.
@@ -238,7 +243,7 @@ def check_second_factor(
     return TOTP if claimed == 1 else None
 
 
-def reencrypt_secrets(box: encryption.SecretBox) -> int:
+def reencrypt_secrets(box: secret_box.SecretBox) -> int:
     """Encrypt every stored TOTP secret again with ``box``'s newest key, in the current
     transaction (the caller commits); return how many secrets."""
     count = 0

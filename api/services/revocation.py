@@ -7,12 +7,12 @@ import re
 
 from sqlalchemy import update
 
-from .. import tokens
-from ..audit import audit
-from ..database import db
-from ..errors import NotFound
-from ..models import LoginSession, PersonalToken, utcnow
-from .personal_tokens import revoke_personal_tokens
+from api.audit_writer import audit
+from api.credentials import signed_tokens
+from api.database import db
+from api.errors import NotFound
+from api.models import LoginSession, PersonalToken, utcnow
+from api.services.personal_access_tokens import revoke_personal_tokens
 
 # What ``secrets.token_urlsafe`` makes, up to the column's 43 characters.
 SESSION_ID = re.compile(r"[A-Za-z0-9_-]{1,43}")
@@ -65,7 +65,11 @@ def end_all_credentials(user_id: int) -> tuple[int, int]:
     return sessions_ended, tokens_ended
 
 
-_KIND_NAMES = {tokens.ACCESS: "access", tokens.REFRESH: "refresh", tokens.PERSONAL: "personal"}
+_KIND_NAMES = {
+    signed_tokens.ACCESS: "access",
+    signed_tokens.REFRESH: "refresh",
+    signed_tokens.PERSONAL: "personal",
+}
 
 
 def revoke_token(token: str) -> None:
@@ -77,12 +81,12 @@ def revoke_token(token: str) -> None:
     verifies as nothing writes no event: anyone may send any number of them.
     """
     try:
-        claims = tokens.codec().verify(frozenset(_KIND_NAMES), token)
-    except tokens.TokenError:
+        claims = signed_tokens.codec().verify(frozenset(_KIND_NAMES), token)
+    except signed_tokens.TokenError:
         return  # names no one: no event (each would be a row anyone could add)
-    kind = _KIND_NAMES[tokens.kind_of(token)]
+    kind = _KIND_NAMES[signed_tokens.kind_of(token)]
     now = utcnow()
-    if isinstance(claims, tokens.PersonalClaims):
+    if isinstance(claims, signed_tokens.PersonalClaims):
         table, row_id, ids = PersonalToken, claims.token_id, {"token_id": claims.token_id}
     else:
         table, row_id, ids = LoginSession, claims.session_id, {"session_id": claims.session_id}

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from sqlalchemy import case, select, update
 
-from .. import attempts, passwords, tokens
-from ..audit import audit
-from ..client_info import Client
-from ..database import db
-from ..errors import Forbidden, Invalid, InvalidCredentials
-from ..models import LoginSession, MfaChallenge, User, utcnow
-from . import mfa
-from .sessions import TokenPair, open_session, token_pair
+from api.audit_writer import audit
+from api.credentials import failed_attempts, passwords, signed_tokens
+from api.database import db
+from api.errors import Forbidden, Invalid, InvalidCredentials
+from api.http.client_info import Client
+from api.models import LoginSession, MfaChallenge, User, utcnow
+from api.services import mfa
+from api.services.sessions import TokenPair, open_session, token_pair
 
 WRONG_CODE = "wrong code"
 WRONG_PROOF = "wrong password or code"
@@ -37,8 +37,8 @@ def complete_login(
     password hash: the password was checked at ``POST /login``.
     """
     try:
-        claims = tokens.codec().verify(tokens.MFA, mfa_token)
-    except tokens.TokenError as exc:
+        claims = signed_tokens.codec().verify(signed_tokens.MFA, mfa_token)
+    except signed_tokens.TokenError as exc:
         audit("mfa_challenge", "failure", refused=True, reason=exc.reason)
         raise InvalidMfaToken(exc.reason) from None
     now = utcnow()
@@ -53,13 +53,13 @@ def complete_login(
         raise InvalidMfaToken(reason)
     challenge, user = row
     user_id, key, failures = user.id, user.username_key, challenge.failures
-    attempts.check(client.address, key)
+    failed_attempts.check(client.address, key)
     factor = mfa.check_second_factor(user, code, recovery_code, now)
     if factor is None:
         # The compare-and-swap changed no row, but its UPDATE may hold SQLite's write lock:
         # end the transaction before recording the refusal.
         db.session.rollback()
-        attempts.record_failure(client.address, key)
+        failed_attempts.record_failure(client.address, key)
         spent = failures + 1 >= mfa.MAX_CHALLENGE_FAILURES
         audit("mfa_challenge", "failure", user_id=user_id, reason=WRONG_CODE, spent=spent)
         _count_wrong_code(claims.challenge_id)
@@ -149,7 +149,7 @@ def reauthenticate(
         field = "code" if code is not None else "recovery_code"
         raise Invalid("TOTP is off", {field: ["TOTP is off for this user: send the password."]})
     key = user.username_key
-    attempts.check(client.address, key)
+    failed_attempts.check(client.address, key)
     now = utcnow()
     proved = passwords.hashing().verify(user.password_hash, password)
     factor = None
@@ -158,7 +158,7 @@ def reauthenticate(
         proved = factor is not None
     if not proved:
         db.session.rollback()  # as at /login/mfa: no write lock held while refusing
-        attempts.record_failure(client.address, key)
+        failed_attempts.record_failure(client.address, key)
         audit("reauthenticated", "failure", user_id=user_id, session_id=session_id, refused=True)
         raise Forbidden(WRONG_PROOF)
     renewed = db.session.execute(

@@ -13,16 +13,16 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
-from .. import attempts, passwords, scopes, tokens
-from ..audit import audit, clip
-from ..client_info import Client
-from ..database import db
-from ..errors import Forbidden, InvalidCredentials
-from ..models import LoginSession, User, session_refusal, utcnow
-from ..pagination import Page, paginate
-from . import mfa
-from .accounts import check_new_password, find_user, username_key
-from .revocation import revoke_session, revoke_sessions
+from api.audit_writer import audit, clip
+from api.credentials import failed_attempts, passwords, scopes, signed_tokens
+from api.database import db
+from api.errors import Forbidden, InvalidCredentials
+from api.http.client_info import Client
+from api.http.pagination import Page, paginate
+from api.models import LoginSession, User, session_refusal, utcnow
+from api.services import mfa
+from api.services.accounts import check_new_password, find_user, username_key
+from api.services.revocation import revoke_session, revoke_sessions
 
 WRONG_CREDENTIALS = "invalid username or password"
 
@@ -54,17 +54,17 @@ def authenticate(username: str, password: str, client: Client) -> TokenPair:
     A user whom ``MFA_REQUIRED`` names and who has no TOTP gets an enrolment-only session.
     """
     key = username_key(username)
-    attempts.check(client.address, key)
+    failed_attempts.check(client.address, key)
     hashing = passwords.hashing()
     user = find_user(username)
     if user is None:
         hashing.verify_dummy(password)
-        attempts.record_failure(client.address, key)
+        failed_attempts.record_failure(client.address, key)
         audit("login", "failure", refused=True, reason="unknown user", username=clip(username))
         raise InvalidCredentials(WRONG_CREDENTIALS)
     verified = hashing.verify(user.password_hash, password)
     if not verified or not user.is_active:
-        attempts.record_failure(client.address, key)
+        failed_attempts.record_failure(client.address, key)
         reason = "user deactivated" if verified else "wrong password"
         audit("login", "failure", user_id=user.id, refused=True, reason=reason)
         raise InvalidCredentials(WRONG_CREDENTIALS)
@@ -119,16 +119,16 @@ def _unless_user_deleted(refusal: str) -> Iterator[None]:
 
 def token_pair(login_session: LoginSession) -> TokenPair:
     """Return a new access and refresh token of the session's current generation."""
-    codec = tokens.codec()
-    claims = tokens.Claims(
+    codec = signed_tokens.codec()
+    claims = signed_tokens.Claims(
         login_session.user_id, login_session.id, login_session.refresh_generation
     )
     session_left = int((login_session.expires_at - utcnow()).total_seconds())
     return TokenPair(
-        access_token=codec.issue(tokens.ACCESS, claims),
-        refresh_token=codec.issue(tokens.REFRESH, claims),
-        expires_in=min(codec.max_age[tokens.ACCESS], session_left),
-        refresh_expires_in=min(codec.max_age[tokens.REFRESH], session_left),
+        access_token=codec.issue(signed_tokens.ACCESS, claims),
+        refresh_token=codec.issue(signed_tokens.REFRESH, claims),
+        expires_in=min(codec.max_age[signed_tokens.ACCESS], session_left),
+        refresh_expires_in=min(codec.max_age[signed_tokens.REFRESH], session_left),
         session_id=login_session.id,
         user_id=login_session.user_id,
     )
@@ -144,8 +144,8 @@ def refresh(refresh_token: str) -> TokenPair:
     (two tabs, a retry after a lost answer): that gets a pair of the current generation.
     """
     try:
-        claims = tokens.codec().verify(tokens.REFRESH, refresh_token)
-    except tokens.TokenError as exc:
+        claims = signed_tokens.codec().verify(signed_tokens.REFRESH, refresh_token)
+    except signed_tokens.TokenError as exc:
         audit("refresh", "failure", refused=True, reason=exc.reason)
         raise InvalidRefreshToken(exc.reason) from None
     now = utcnow()
@@ -182,7 +182,7 @@ def _within_leeway(login_session: LoginSession, generation: int) -> bool:
     )
 
 
-def _refresh_race_or_refuse(claims: tokens.Claims) -> TokenPair:
+def _refresh_race_or_refuse(claims: signed_tokens.Claims) -> TokenPair:
     """Answer a refresh whose swap failed: a race inside the leeway, a reuse, or a refusal."""
     row = db.session.execute(
         select(LoginSession, User.is_active)
@@ -250,9 +250,9 @@ def change_password(user_id: int, session_id: str, current: str, new: str, clien
     user = db.session.get(User, user_id)
     if user is None:
         raise InvalidCredentials("user deleted")
-    attempts.check(client.address, user.username_key)
+    failed_attempts.check(client.address, user.username_key)
     if not passwords.hashing().verify(user.password_hash, current):
-        attempts.record_failure(client.address, user.username_key)
+        failed_attempts.record_failure(client.address, user.username_key)
         audit("password_changed", "failure", user_id=user_id, session_id=session_id, refused=True)
         raise Forbidden("current password is wrong")
     check_new_password(new, user.username, field="new_password")

@@ -23,13 +23,13 @@ from flask import Flask
 from flask_smorest import Api
 from werkzeug.routing import Rule
 
-from . import __version__
-from .errors import ProblemSchema
-from .fields import NewPassword, PartialUpdateSchema, TokenLifetime
-from .passwords import MAX_PASSWORD_LENGTH
-from .scopes import DESCRIPTIONS
-from .security import access_of
-from .views import declared_errors
+from api import __version__
+from api.credentials.passwords import MAX_PASSWORD_LENGTH
+from api.credentials.scopes import DESCRIPTIONS
+from api.errors import ProblemSchema
+from api.http.blueprint import declared_errors
+from api.http.fields import NewPassword, PartialUpdateSchema, TokenLifetime
+from api.security import access_of
 
 BEARER = "bearerAuth"
 PROBLEM_JSON = "application/problem+json"

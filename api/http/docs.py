@@ -20,7 +20,7 @@ from flask import (
 )
 from swagger_ui_bundle import swagger_ui_path
 
-from . import openapi
+from api.http import openapi
 
 DOCS_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "

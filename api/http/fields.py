@@ -9,8 +9,12 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from .otp import CODE_PATTERN, RECOVERY_CODE_PATTERN, normalize_recovery_code
-from .passwords import MAX_PASSWORD_LENGTH
+from api.credentials.one_time_codes import (
+    CODE_PATTERN,
+    RECOVERY_CODE_PATTERN,
+    normalize_recovery_code,
+)
+from api.credentials.passwords import MAX_PASSWORD_LENGTH
 
 USERNAME_PATTERN = r"^[A-Za-z0-9._-]{3,64}$"
 USERNAME_RULE = "Must be 3 to 64 letters, digits, '.', '_' or '-'."

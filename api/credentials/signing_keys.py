@@ -2,7 +2,7 @@
 
 The key file is JSON, ``{"keys": [{"secret", "created_at"}, ...]}``, oldest first. The last key
 signs; the others only verify tokens they signed before a rotation. The file helpers serve any
-key file of that shape (``api.encryption`` keeps the MFA encryption keys in one): each is
+key file of that shape (``secret_box`` keeps the MFA encryption keys in one): each is
 written owner-only (0600) and whole, by a rename, so no reader ever sees half a file.
 """
 
@@ -19,7 +19,7 @@ from typing import Any
 
 from flask import Flask
 
-from .tokens import key_id
+from api.credentials.signed_tokens import key_id
 
 KEY_FILE = "secret_keys.json"
 WELL_KNOWN_KEYS = {"", "dev", "secret", "changeme", "change-me", "secret-key", "your-secret-key"}

@@ -22,12 +22,12 @@ import threading
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from flask import Flask, current_app
 
-from . import keys
+from api.credentials import signing_keys
 
 KEY_FILE = "mfa_keys.json"
 
 
-class EncryptionKeyError(keys.KeyFileError):
+class EncryptionKeyError(signing_keys.KeyFileError):
     """The MFA encryption keys cannot be used as configured; the message says why."""
 
 
@@ -95,25 +95,25 @@ class SecretBox:
 
 def file_keys_newest_first(instance_path: str) -> list[str]:
     """Return the instance key file's keys, newest first; make the file on first start."""
-    records = keys.read_key_file(instance_path, KEY_FILE) or keys.create_key_file(
-        instance_path, keys.new_key_record(Fernet.generate_key().decode()), KEY_FILE
+    records = signing_keys.read_key_file(instance_path, KEY_FILE) or signing_keys.create_key_file(
+        instance_path, signing_keys.new_key_record(Fernet.generate_key().decode()), KEY_FILE
     )
     return [record["secret"] for record in reversed(records)]
 
 
 def add_file_key(instance_path: str) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
     """Add a new key to the instance key file; return the records before and after."""
-    before = keys.read_key_file(instance_path, KEY_FILE)
+    before = signing_keys.read_key_file(instance_path, KEY_FILE)
     if not before:
         raise EncryptionKeyError(f"no {KEY_FILE} in {instance_path}: start the app once first")
-    after = [*before, keys.new_key_record(Fernet.generate_key().decode())]
-    keys.replace_key_file(instance_path, after, KEY_FILE)
+    after = [*before, signing_keys.new_key_record(Fernet.generate_key().decode())]
+    signing_keys.replace_key_file(instance_path, after, KEY_FILE)
     return before, after
 
 
 def write_file_keys(instance_path: str, records: list[dict[str, str]]) -> None:
     """Replace the instance key file's keys with ``records`` (oldest first)."""
-    keys.replace_key_file(instance_path, records, KEY_FILE)
+    signing_keys.replace_key_file(instance_path, records, KEY_FILE)
 
 
 def box() -> SecretBox:

@@ -26,10 +26,10 @@ from blinker import Namespace
 from flask import Flask, current_app, has_app_context, has_request_context
 from sqlalchemy.orm import Session, SessionTransaction
 
-from .client_info import client_address, user_agent
-from .database import db
-from .models import AuditEvent, utcnow
-from .security import caller
+from api.database import db
+from api.http.client_info import client_address, user_agent
+from api.models import AuditEvent, utcnow
+from api.security import caller
 
 log = logging.getLogger("tessera.audit")
 # The longest a user-supplied string (a username that failed to log in) is kept in an event.

@@ -18,8 +18,8 @@ from limits.errors import StorageError
 from limits.storage import Storage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
-from .audit import audit
-from .errors import TooManyAttempts, Unavailable
+from api.audit_writer import audit
+from api.errors import TooManyAttempts, Unavailable
 
 # A Redis that does not answer must not hold up a login for long, and its errors arrive
 # wrapped in StorageError whatever the client library raised.

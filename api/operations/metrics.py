@@ -25,8 +25,8 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, abort, current_app, g, request
 
-from .audit import event_recorded
-from .client_info import client_address
+from api.audit_writer import event_recorded
+from api.http.client_info import client_address
 
 EXTENSION = "tessera.metrics"
 # Methods counted by name; anything else a client invents is one label value, "other".

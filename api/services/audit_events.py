@@ -7,11 +7,11 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, Row, select
 
-from ..audit import audit
-from ..database import db
-from ..errors import Invalid
-from ..models import AuditEvent, utcnow
-from ..pagination import Page, paginate
+from api.audit_writer import audit
+from api.database import db
+from api.errors import Invalid
+from api.http.pagination import Page, paginate
+from api.models import AuditEvent, utcnow
 
 # Rows the CLI's listing holds in memory at once, however long the trail.
 _STREAM_BATCH = 1000

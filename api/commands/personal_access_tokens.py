@@ -7,11 +7,11 @@ import json
 import click
 from flask.cli import AppGroup
 
-from ..errors import NotFound
-from ..models import PersonalToken
-from ..routing import MAX_ID
-from ..services import accounts, personal_tokens
-from .common import echo_table, fail_cleanly
+from api.commands.common import echo_table, fail_cleanly
+from api.errors import NotFound
+from api.http.routing import MAX_ID
+from api.models import PersonalToken
+from api.services import accounts, personal_access_tokens
 
 tokens_group = AppGroup("tokens", help="List and end personal access tokens.")
 
@@ -35,7 +35,7 @@ def _token_record(record: PersonalToken, username: str) -> dict:
 def list_tokens(username: str | None, as_json: bool) -> None:
     """List live personal access tokens, of one user or of all; never a token itself."""
     user_id = accounts.get_user(username).id if username is not None else None
-    records = [_token_record(*found) for found in personal_tokens.all_live_tokens(user_id)]
+    records = [_token_record(*found) for found in personal_access_tokens.all_live_tokens(user_id)]
     if as_json:
         for record in records:
             click.echo(json.dumps(record))
@@ -50,5 +50,5 @@ def revoke_token(token_id: str) -> None:
     """End one personal access token, named by the id ``tokens list`` shows."""
     if not token_id.isdigit() or not 1 <= int(token_id) <= MAX_ID:
         raise NotFound("no such personal access token")
-    record = personal_tokens.revoke_personal_token(int(token_id))
+    record = personal_access_tokens.revoke_personal_token(int(token_id))
     click.echo(f"personal access token {record.id} ({record.name!r}) ended")

@@ -12,12 +12,12 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import select, update
 
-from .. import scopes, tokens
-from ..audit import audit, clip
-from ..database import db
-from ..errors import Invalid, NotFound
-from ..models import PersonalToken, User, utcnow
-from ..pagination import Page, paginate
+from api.audit_writer import audit, clip
+from api.credentials import scopes, signed_tokens
+from api.database import db
+from api.errors import Invalid, NotFound
+from api.http.pagination import Page, paginate
+from api.models import PersonalToken, User, utcnow
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ def create_personal_token(
     now = utcnow()
     # Whole seconds, so the expiry signed into the token and the row's are the same instant.
     expires_at = (now + timedelta(seconds=lifetime)).replace(microsecond=0)
-    codec = tokens.codec()
+    codec = signed_tokens.codec()
     record = PersonalToken(
         user_id=user_id,
         name=name,
@@ -88,8 +88,8 @@ def create_personal_token(
     )
     db.session.add(record)
     db.session.flush()  # the row's id goes into the token
-    claims = tokens.PersonalClaims(user_id, record.id, int(expires_at.timestamp()))
-    token = codec.issue(tokens.PERSONAL, claims)
+    claims = signed_tokens.PersonalClaims(user_id, record.id, int(expires_at.timestamp()))
+    token = codec.issue(signed_tokens.PERSONAL, claims)
     audit(
         "personal_token_created",
         user_id=user_id,

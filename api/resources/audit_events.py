@@ -1,19 +1,18 @@
-"""``GET /audit``: every user's security events, for admins, with filters.
-
-The item schema is also the one ``GET /events`` (a user's own security log) answers with.
+"""Audit events: ``GET /events``, the caller's own security log, and ``GET /audit``, every
+user's events for admins, with filters. Both answer pages of one schema, which the CLI prints.
 """
 
 from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from ..fields import UTCTime
-from ..pagination import PaginationSchema, page_of
-from ..routing import MAX_ID
-from ..scopes import USERS_READ
-from ..security import requires
-from ..services import audit_trail
-from . import blp
+from api.credentials.scopes import ACCOUNT, USERS_READ
+from api.http.fields import UTCTime
+from api.http.pagination import PaginationSchema, page_of
+from api.http.routing import MAX_ID
+from api.resources import blp
+from api.security import caller, requires
+from api.services import audit_events
 
 # Events are named in lower case with underscores (``login``, ``refresh_reuse``).
 EVENT_NAME = r"^[a-z][a-z0-9_]{0,63}$"
@@ -47,6 +46,15 @@ class AuditQuerySchema(PaginationSchema):
     until = UTCTime(metadata={"description": "Events before this time."})
 
 
+@blp.route("/events", methods=["GET"])
+@requires(ACCOUNT)
+@blp.arguments(PaginationSchema, location="query")
+@blp.response(200, AuditEventPageSchema)
+def list_events(pagination):
+    """List the security events of the caller's account, newest first."""
+    return audit_events.user_events(caller().id, pagination["page"], pagination["per_page"])
+
+
 @blp.route("/audit", methods=["GET"])
 @requires(USERS_READ)
 @blp.arguments(AuditQuerySchema, location="query")
@@ -54,4 +62,4 @@ class AuditQuerySchema(PaginationSchema):
 def list_audit_events(query):
     """List every user's security events, newest first (admins only)."""
     page, per_page = query.pop("page"), query.pop("per_page")
-    return audit_trail.list_events(page, per_page, **query)
+    return audit_events.list_events(page, per_page, **query)

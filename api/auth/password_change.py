@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from marshmallow import Schema
 
-from ..client_info import current_client
-from ..fields import NewPassword, Password
-from ..scopes import ACCOUNT
-from ..security import caller, requires
-from ..services import sessions
-from ..views import raises
-from . import blp
+from api.auth import blp
+from api.credentials.scopes import ACCOUNT
+from api.http.blueprint import raises
+from api.http.client_info import current_client
+from api.http.fields import NewPassword, Password
+from api.security import caller, requires
+from api.services import sessions
 
 
 class PasswordChangeSchema(Schema):

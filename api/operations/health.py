@@ -8,10 +8,10 @@ from marshmallow import Schema, fields
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from . import database
-from .database import db
-from .errors import SchemaNotReady, Unavailable
-from .views import Blueprint, raises
+from api import database
+from api.database import db
+from api.errors import SchemaNotReady, Unavailable
+from api.http.blueprint import Blueprint, raises
 
 log = logging.getLogger("tessera")
 blp = Blueprint("health", __name__, description="Service health.")

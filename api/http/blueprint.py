@@ -7,13 +7,15 @@ A view carries its whole contract in its decorators: ``@blp.arguments`` (what it
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import flask_smorest
 from flask_smorest.utils import resolve_schema_instance
 
-from .json_body import StrictJSONParser
+from api.http.json_body import StrictJSONParser
 
 View = TypeVar("View", bound=Callable[..., Any])
 
@@ -30,6 +32,15 @@ class Blueprint(flask_smorest.Blueprint):
         a small authenticated request); an instance is reused as it is.
         """
         return super().arguments(resolve_schema_instance(schema), *args, **kwargs)
+
+
+def import_views(package: str) -> None:
+    """Import every module of the blueprint ``package``, so each registers its views.
+
+    A new resource is a new module in the package; no list names it.
+    """
+    for module in pkgutil.iter_modules(importlib.import_module(package).__path__):
+        importlib.import_module(f"{package}.{module.name}")
 
 
 def raises(*statuses: int) -> Callable[[View], View]:

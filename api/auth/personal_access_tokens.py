@@ -9,13 +9,13 @@ from __future__ import annotations
 from flask import url_for
 from marshmallow import Schema, fields, validate
 
-from .. import scopes
-from ..fields import TokenLifetime
-from ..pagination import PaginationSchema, page_of
-from ..scopes import ACCOUNT
-from ..security import caller, requires
-from ..services import personal_tokens
-from . import blp
+from api.auth import blp
+from api.credentials import scopes
+from api.credentials.scopes import ACCOUNT
+from api.http.fields import TokenLifetime
+from api.http.pagination import PaginationSchema, page_of
+from api.security import caller, requires
+from api.services import personal_access_tokens
 
 
 class PersonalTokenSchema(Schema):
@@ -55,7 +55,7 @@ PersonalTokenPageSchema = page_of(PersonalTokenSchema)
 @blp.response(200, PersonalTokenPageSchema)
 def list_personal_tokens(pagination):
     """List the caller's live personal access tokens, newest first; never a token."""
-    return personal_tokens.list_personal_tokens(
+    return personal_access_tokens.list_personal_tokens(
         caller().id, pagination["page"], pagination["per_page"]
     )
 
@@ -66,7 +66,7 @@ def list_personal_tokens(pagination):
 @blp.response(201, CreatedPersonalTokenSchema)
 def create_personal_token(body):
     """Make a personal access token; the token is in this answer and nowhere else."""
-    created = personal_tokens.create_personal_token(
+    created = personal_access_tokens.create_personal_token(
         caller().id, body["name"], body["scopes"], body.get("expires_in")
     )
     location = url_for("auth.get_personal_token", token_id=created.record.id)
@@ -78,7 +78,7 @@ def create_personal_token(body):
 @blp.response(200, PersonalTokenSchema)
 def get_personal_token(token_id):
     """Return one of the caller's live personal access tokens (its record, not the token)."""
-    return personal_tokens.get_personal_token(caller().id, token_id)
+    return personal_access_tokens.get_personal_token(caller().id, token_id)
 
 
 @blp.route("/tokens/<id:token_id>", methods=["DELETE"])
@@ -86,4 +86,4 @@ def get_personal_token(token_id):
 @blp.response(204)
 def delete_personal_token(token_id):
     """End one of the caller's personal access tokens: it stops working at once."""
-    personal_tokens.delete_personal_token(caller().id, token_id)
+    personal_access_tokens.delete_personal_token(caller().id, token_id)

@@ -11,9 +11,9 @@ from flask.cli import AppGroup
 from marshmallow import ValidationError
 from sqlalchemy import Row
 
-from ..fields import UTCTime
-from ..services import accounts, audit_trail
-from .common import CommandError, fail_cleanly
+from api.commands.common import CommandError, fail_cleanly
+from api.http.fields import UTCTime
+from api.services import accounts, audit_events
 
 audit = AppGroup("audit", help="Read and prune the audit trail.")
 
@@ -57,7 +57,7 @@ def list_audit_events(
 ) -> None:
     """List audit events, newest first."""
     user_id = accounts.get_user(username).id if username is not None else None
-    events = audit_trail.all_events(
+    events = audit_events.all_events(
         user_id, event, _time_option("--since", since), _time_option("--until", until)
     )
     columns = ["id", "time", "event", "outcome", "user_id", "actor_id", "client"]
@@ -85,4 +85,4 @@ def prune_audit_events(days: str | None) -> None:
         older_than = int(days)
     else:
         raise CommandError("--older-than must be a whole number of days")
-    click.echo(f"{audit_trail.prune_events(older_than)} audit event(s) deleted")
+    click.echo(f"{audit_events.prune_events(older_than)} audit event(s) deleted")

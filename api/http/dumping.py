@@ -21,7 +21,7 @@ from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 from marshmallow import Schema, fields
 
-from .fields import StrictBoolean, StrictInteger, Username
+from api.http.fields import StrictBoolean, StrictInteger, Username
 
 S = TypeVar("S", bound=type[Schema])
 
