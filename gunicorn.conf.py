@@ -12,6 +12,7 @@ from __future__ import annotations
 import glob
 import os
 import re
+import resource
 import shutil
 import sys
 import tempfile
@@ -41,18 +42,18 @@ def _app_config() -> dict:
 _config = _app_config()
 _shared_counters = bool(_config["REDIS_URL"])
 
-# Threaded workers: a slow client (one header line every few seconds) holds one thread, not a
-# whole worker, and idle keep-alive connections hold none, so /health keeps answering. Under
-# fast, kept-alive clients sync workers serve more requests per second (README "Performance",
-# ``benchmarks/bench.py --gunicorn-matrix``); behind a buffering proxy,
-# --worker-class sync --threads 1 (with more threads gunicorn makes it gthread).
-worker_class = "gthread"
-threads = int(os.environ.get("GUNICORN_THREADS") or 8)
+# gevent workers: each connection is a greenlet, not a thread, so a client that trickles its
+# request holds a few kilobytes and never a thread the others need (a threaded worker is held
+# whole by as many trickling heads as it has threads). Up to worker_connections at once; those
+# past it wait in the listen queue. Argon2 hashes run on gevent's threads, so a login never
+# stops the loop (api/event_loop.py); the body's deadline is the app's to keep
+# (api/http/request_deadline.py), the head's is ``keepalive`` below.
+worker_class = "gevent"
+worker_connections = 1000
 # Failed-login counters live in Redis when REDIS_URL is set, shared by every process: then one
-# process per CPU (each with 8 threads for the waits on the database). Without Redis each
-# process counts on its own, so the default is one process, whose counters are exact.
-# WEB_CONCURRENCY (as on most PaaS) or -w overrides, and ``when_ready`` says loudly what that
-# costs.
+# process per CPU. Without Redis each process counts on its own, so the default is one process,
+# whose counters are exact. WEB_CONCURRENCY (as on most PaaS) or -w overrides, and
+# ``when_ready`` says loudly what that costs.
 workers = int(os.environ.get("WEB_CONCURRENCY") or (_cpu_count() if _shared_counters else 1))
 # Each worker builds its own app and database pool after the fork; nothing is shared.
 preload_app = False
@@ -60,7 +61,10 @@ preload_app = False
 # A worker silent for 30 s is killed and replaced; a restart lets requests in flight finish.
 timeout = 30
 graceful_timeout = 30
-keepalive = 5
+# The request head's deadline (API.md "Conventions"): a gevent worker gives each request head,
+# from the connection's opening or the previous answer, this long to arrive whole, then closes
+# the connection unanswered. An idle keep-alive connection is closed after as long.
+keepalive = 10
 # Recycle workers now and then, staggered, so a slow leak can never take a host down; but
 # never a lone worker (``post_fork``): while it exits and its successor boots, nobody serves.
 max_requests = 10000
@@ -142,8 +146,27 @@ metrics_enabled = bool(_config["METRICS_ENABLED"])
 _made_metrics_directories: list[str] = []
 
 
+# Descriptors a worker needs beside its connections: database, log and metrics files, pipes.
+OTHER_OPEN_FILES = 1024
+
+
+def raise_open_files_limit(connections: int) -> int:
+    """Let each process hold ``connections`` sockets beside its files: raise the soft limit on
+    open files (often 1,024, which 1,000 connections would reach) as far as the hard one
+    allows, never lower it; return the limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = connections + OTHER_OPEN_FILES
+    if hard != resource.RLIM_INFINITY:
+        wanted = min(wanted, hard)
+    if wanted > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        return wanted
+    return soft
+
+
 def on_starting(server) -> None:
-    """Give the workers to come one empty directory for their metrics."""
+    """Give the workers to come room for their connections and one empty metrics directory."""
+    raise_open_files_limit(worker_connections)
     if not metrics_enabled:
         return
     directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")

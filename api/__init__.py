@@ -13,7 +13,7 @@ from api import audit_writer, auth, commands, database, resources, security
 from api.config import load_config
 from api.credentials import failed_attempts, passwords, secret_box, signed_tokens, signing_keys
 from api.errors import register_error_handlers
-from api.http import client_info, docs, dumping, headers, openapi, routing
+from api.http import client_info, docs, dumping, headers, openapi, request_deadline, routing
 from api.operations import health, metrics
 
 __all__ = ["create_app"]
@@ -36,6 +36,7 @@ def register_extensions(app: Flask) -> None:
     client_info.init_app(app)
     audit_writer.init_app(app)
     metrics.init_app(app)  # before the others' hooks: it times and counts every answer
+    request_deadline.init_app(app)  # before headers, so that its 408 gets them too
     headers.init_app(app)
     dumping.init_app(app)
     routing.init_app(app)

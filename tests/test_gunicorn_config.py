@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import runpy
 import sys
 from types import SimpleNamespace
@@ -13,6 +14,8 @@ from support import ROOT
 from support.accounts import PASSWORD
 from support.loopback import call
 from support.servers import deployment_for, servers
+
+from api.http import request_deadline
 
 
 def gunicorn_config(monkeypatch, **environment: str) -> Config:
@@ -31,7 +34,7 @@ def gunicorn_config(monkeypatch, **environment: str) -> Config:
 def test_without_redis_one_worker_process_keeps_the_login_counters_exact(monkeypatch):
     config = gunicorn_config(monkeypatch)
     assert config.workers == 1
-    assert config.worker_class_str == "gthread" and config.threads == 8
+    assert config.worker_class_str == "gevent" and config.worker_connections == 1000
     assert gunicorn_config(monkeypatch, WEB_CONCURRENCY="3").workers == 3
 
 
@@ -61,6 +64,30 @@ def test_several_workers_without_redis_are_announced_loudly_at_start(monkeypatch
     Server.cfg.workers = 1
     settings["when_ready"](Server)
     assert len(warnings) == 1
+
+
+def test_a_request_head_has_the_seconds_a_body_has_before_its_minimum_rate(monkeypatch):
+    # The gevent worker closes a connection whose next request head is not whole by then.
+    assert gunicorn_config(monkeypatch).keepalive == request_deadline.GRACE_SECONDS == 10
+
+
+@pytest.mark.parametrize(
+    ("soft", "hard", "raised"),
+    [
+        (1024, 4096, 2024),  # room for 1,000 connections and the files beside them
+        (1024, 1500, 1500),  # as far as the hard limit allows
+        (1024, resource.RLIM_INFINITY, 2024),
+        (65536, 65536, None),  # never lowered
+    ],
+)
+def test_the_open_files_limit_is_raised_for_every_connection(monkeypatch, soft, hard, raised):
+    settings = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    limits = []
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (soft, hard))
+    monkeypatch.setattr(resource, "setrlimit", lambda which, pair: limits.append(pair))
+    in_force = settings["raise_open_files_limit"](1000)
+    assert limits == ([] if raised is None else [(raised, hard)])
+    assert in_force == (raised or soft)
 
 
 @pytest.mark.parametrize(

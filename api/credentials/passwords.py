@@ -11,6 +11,8 @@ from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import Flask, current_app
 
+from api import event_loop
+
 CONTEXT_WORDS = ("tessera",)
 # The longest password accepted anywhere, in code points as received.
 MAX_PASSWORD_LENGTH = 1024
@@ -29,12 +31,12 @@ class PasswordHashing:
 
     def hash(self, password: str) -> str:
         """Return a new salted Argon2id hash of ``password``."""
-        return self.hasher.hash(_stabilized(password))
+        return event_loop.run_off_loop(self.hasher.hash, _stabilized(password))
 
     def verify(self, password_hash: str, password: str) -> bool:
         """Tell whether ``password`` matches ``password_hash``."""
         try:
-            return self.hasher.verify(password_hash, _stabilized(password))
+            return event_loop.run_off_loop(self.hasher.verify, password_hash, _stabilized(password))
         except (VerificationError, InvalidHashError, UnicodeEncodeError):
             return False
 
