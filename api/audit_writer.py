@@ -23,13 +23,12 @@ from typing import Any
 
 import sqlalchemy as sa
 from blinker import Namespace
-from flask import Flask, current_app, has_app_context, has_request_context
+from flask import Flask, current_app, has_app_context
 from sqlalchemy.orm import Session, SessionTransaction
 
 from api.database import db
-from api.http.client_info import client_address, user_agent
 from api.models import AuditEvent, utcnow
-from api.security import caller
+from api.origin import Origin
 
 log = logging.getLogger("tessera.audit")
 # The longest a user-supplied string (a username that failed to log in) is kept in an event.
@@ -48,12 +47,14 @@ def audit(
     event: str,
     outcome: str = "success",
     *,
+    origin: Origin,
     user_id: int | None = None,
     session_id: str | None = None,
     refused: bool = False,
     **fields: Any,
 ) -> None:
-    """Record ``event`` with its outcome, user, session, actor and client, plus ``fields``.
+    """Record ``event`` with its outcome, user, session, plus ``fields``; the actor and the
+    client are the ``origin``'s, which the use case was handed (never read from a request).
 
     The event joins the current transaction and is written by the caller's commit, or with
     ``refused`` (nothing changes with it) at once on its own; call that before the use case
@@ -61,7 +62,7 @@ def audit(
     never secrets. The line is JSON with ``ensure_ascii``, so a hostile username (CR, LF,
     U+2028) cannot start a new line.
     """
-    record = _record(event, outcome, user_id, session_id, fields)
+    record = _record(event, outcome, origin, user_id, session_id, fields)
     if refused and _holds_changes(db.session):
         with db.engine.begin() as connection:
             result = connection.execute(sa.insert(AuditEvent.__table__), record)
@@ -83,21 +84,25 @@ def _holds_changes(session: Session) -> bool:
 
 
 def _record(
-    event: str, outcome: str, user_id: int | None, session_id: str | None, fields: dict
+    event: str,
+    outcome: str,
+    origin: Origin,
+    user_id: int | None,
+    session_id: str | None,
+    fields: dict,
 ) -> dict[str, Any]:
     hiding = COLUMNS & fields.keys()
     if hiding:
         raise TypeError(f"audit fields may not be named {', '.join(sorted(hiding))}")
-    in_request = has_request_context()
     return {
         "time": utcnow(),
         "event": event,
         "outcome": outcome,
         "user_id": user_id,
-        "actor_id": _actor_id(),
+        "actor_id": origin.actor_id,
         "session_id": session_id,
-        "client": _storable(client_address(), CLIENT_LENGTH) if in_request else "cli",
-        "user_agent": user_agent() if in_request else None,
+        "client": _storable(origin.address, CLIENT_LENGTH),
+        "user_agent": origin.user_agent,
         # Through JSON and back: the row keeps exactly what the line shows.
         "fields": json.loads(json.dumps(fields, default=str)),
     }
@@ -110,14 +115,6 @@ def _publish(event_id: int, record: dict[str, Any]) -> None:
     log.info(json.dumps(line, ensure_ascii=True))
     if has_app_context():
         event_recorded.send(current_app._get_current_object(), record=line)
-
-
-def _actor_id() -> int | None:
-    """Return the id of the user the request authenticated as, without loading one."""
-    if not has_request_context():
-        return None
-    principal = caller()
-    return principal.id if principal is not None else None
 
 
 def clip(text: str) -> str:

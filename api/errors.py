@@ -1,7 +1,7 @@
 """One error shape for everything: RFC 9457 problem documents.
 
-Services raise the typed errors below; werkzeug, webargs and Flask-Limiter raise
-``HTTPException``; anything else is a crash. All three end up in ``problem()``.
+Services raise the typed errors below (the rate limits' refusals among them); werkzeug and
+webargs raise ``HTTPException``; anything else is a crash. All three end up in ``problem()``.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
-from flask import Flask, Response, json
+from flask import Flask, Response, json, request
 from marshmallow import Schema, fields
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -28,6 +28,7 @@ PROBLEM_JSON = "application/problem+json"
 CHALLENGE = 'Bearer realm="api"'
 SCHEMA_NOT_READY = "The database schema is not ready: run init-db."
 SCHEMA_RETRY_AFTER = 5  # seconds: an init-db takes a few
+_SIZE_UNITS = ((1024 * 1024, "MiB"), (1024, "KiB"))
 _TITLES = {status.value: status.phrase for status in HTTPStatus}
 
 
@@ -147,7 +148,7 @@ def handle_service_error(error: ServiceError) -> Response:
 def handle_http_exception(error: HTTPException) -> Response:
     """Keep the exception's own headers (405's ``Allow``, 429's ``Retry-After``), not its body."""
     status = error.code or 500
-    # Flask-Limiter hands over a ready response; other exceptions describe their headers.
+    # ``abort(response)`` carries its headers in the response; other exceptions describe theirs.
     raw = error.response.headers.items() if error.response is not None else error.get_headers()
     headers = {k: v for k, v in raw if k.lower() not in {"content-type", "content-length"}}
     data = getattr(error, "data", None) or {}
@@ -170,9 +171,28 @@ def _default_detail(error: HTTPException) -> str | None:
     return {
         404: "No such resource.",
         405: "This method is not allowed here.",
-        413: "The request body is larger than 1 MiB.",
+        413: too_large_detail(request.max_content_length),
         415: "The request body must be JSON (Content-Type: application/json).",
     }.get(error.code or 0)
+
+
+def too_large_detail(limit: int | None) -> str:
+    """Say what a 413 refuses, naming the limit the app enforces (``MAX_CONTENT_LENGTH``).
+
+    The limit is a setting, so the text is made from it: a literal would go stale the day
+    someone changes it.
+    """
+    if limit is None:
+        return "The request body is too large."
+    return f"The request body is larger than {describe_size(limit)}."
+
+
+def describe_size(size: int) -> str:
+    """Write ``size`` bytes in the largest binary unit that holds it exactly (``1 MiB``)."""
+    for unit_size, unit in _SIZE_UNITS:
+        if size >= unit_size and size % unit_size == 0:
+            return f"{size // unit_size} {unit}"
+    return f"{size} byte{'' if size == 1 else 's'}"
 
 
 def _flatten(messages: dict[str, Any]) -> dict[str, Any]:

@@ -15,8 +15,8 @@ from support.seeding import add_events, add_notes, add_users
 
 from api.credentials import passwords, signed_tokens
 from api.database import create_schema
-from api.http.client_info import Client
-from api.services import accounts, revocation, sessions
+from api.origin import CLI, Origin
+from api.services import accounts, authentication, sessions
 
 
 @dataclass
@@ -35,9 +35,13 @@ class Fixture:
 AUDITED_EVENTS = 20
 
 
+# Where the seeded logins come from, as the in-process cases' requests do.
+BENCH_CLIENT = Origin("127.0.0.1", "bench")
+
+
 def log_in(app: Flask, username: str) -> sessions.TokenPair:
-    with app.test_request_context():
-        return sessions.authenticate(username, PASSWORD, Client("127.0.0.1", "bench"))
+    with app.app_context():
+        return authentication.authenticate(username, PASSWORD, origin=BENCH_CLIENT)
 
 
 def seed(app: Flask, filler_users: int, filler_events: int, full: bool) -> Fixture:
@@ -51,8 +55,8 @@ def seed(app: Flask, filler_users: int, filler_events: int, full: bool) -> Fixtu
     with app.app_context():
         create_schema()
         for name in ("reader", "few-notes", "revoked", "inactive", "audited"):
-            accounts.create_user(name, PASSWORD)
-        accounts.create_user("auditor", PASSWORD, is_admin=True)
+            accounts.create_user(name, PASSWORD, origin=CLI)
+        accounts.create_user("auditor", PASSWORD, is_admin=True, origin=CLI)
         filler_hash = passwords.hashing().hash(secrets.token_hex(8))
         add_users(filler_users, filler_hash, with_sessions=True)
         fixture.audited_user_id = accounts.get_user("audited").id
@@ -65,11 +69,11 @@ def seed(app: Flask, filler_users: int, filler_events: int, full: bool) -> Fixtu
     with app.app_context():
         add_notes(accounts.get_user("reader").id, 10_000)
         add_notes(accounts.get_user("few-notes").id, 10)
-        accounts.update_user(accounts.get_user("inactive"), {"is_active": False})
+        accounts.update_user(accounts.get_user("inactive"), {"is_active": False}, origin=CLI)
     fixture.tokens["few_notes"] = log_in(app, "few-notes").access_token
     revoked = log_in(app, "revoked")
     with app.app_context():
-        revocation.logout(revoked.user_id, revoked.session_id)
+        sessions.logout(revoked.user_id, revoked.session_id, origin=CLI)
     fixture.tokens["revoked"] = revoked.access_token
     fixture.tokens["refresh"] = log_in(app, "reader").refresh_token
     fixture.tokens.update(refused_tokens(app, fixture.tokens["valid"]))
@@ -103,7 +107,10 @@ def personal_token(app: Flask, username: str) -> str | None:
 
     with app.app_context():
         user_id = accounts.get_user(username).id
-        return personal_access_tokens.create_personal_token(user_id, "bench", PAT_SCOPES).token
+        created = personal_access_tokens.create_personal_token(
+            user_id, "bench", PAT_SCOPES, origin=CLI
+        )
+        return created.token
 
 
 def refused_tokens(app: Flask, valid: str) -> dict[str, str]:

@@ -20,6 +20,7 @@ from werkzeug.serving import make_server
 
 from api import create_app
 from api.database import create_schema, db
+from api.origin import CLI
 from api.services import accounts
 
 
@@ -78,9 +79,9 @@ def make_user(app):
 
     def make(username: str, password: str = PASSWORD, is_admin: bool = False, is_active=True):
         with app.app_context():
-            user = accounts.create_user(username, password, is_admin=is_admin)
+            user = accounts.create_user(username, password, is_admin=is_admin, origin=CLI)
             if not is_active:
-                accounts.update_user(user, {"is_active": False})
+                accounts.update_user(user, {"is_active": False}, origin=CLI)
             return user.id
 
     return make

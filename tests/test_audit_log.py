@@ -8,23 +8,14 @@ from __future__ import annotations
 import http.client
 import json
 import logging
-import os
-import signal
-import socket
-import subprocess
-import time
 
 import pytest
 import sqlalchemy as sa
-from support import ROOT
 from support.accounts import PASSWORD
-from support.hashing import CHEAP_HASHING, CHEAP_HASHING_ENV
-from support.servers import gunicorn_command
+from support.servers import Deployment, Server
 
-from api import create_app
-from api.database import create_schema, db
+from api.database import db
 from api.models import AuditEvent
-from api.services import accounts
 
 NEW_PASSWORD = "a brand new passphrase"
 ADMIN_PASSWORD = "the admin's own passphrase"
@@ -203,21 +194,6 @@ def test_cli_actions_are_logged_with_cli_as_the_client(cli, audit_lines):
     assert PASSWORD not in "".join(audit_lines())
 
 
-def _wait_for(port: int, process: subprocess.Popen, deadline: float) -> None:
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "gunicorn exited"
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-            connection.request("GET", "/health")
-            if connection.getresponse().status == 200:
-                return
-        except OSError:
-            time.sleep(0.1)
-        finally:
-            connection.close()
-    raise AssertionError("gunicorn did not answer in time")
-
-
 def _post(port: int, path: str, body: dict) -> int:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
@@ -234,42 +210,17 @@ def _post(port: int, path: str, body: dict) -> int:
 def test_under_gunicorn_audit_lines_reach_stderr(tmp_path, backend):
     if backend != "sqlite":
         pytest.skip("one server on SQLite shows where the lines go; the backend changes nothing")
-    database = f"sqlite:///{tmp_path / 'audit.db'}"
-    secret = os.urandom(32).hex()
-    config = {"SECRET_KEY": secret, "DATABASE_URL": database, **CHEAP_HASHING}
-    app = create_app(config, str(tmp_path / "i"))
-    with app.app_context():
-        create_schema()
-        accounts.create_user("alice", PASSWORD)
-        db.engine.dispose()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEST_", "REDIS_URL"))}
-    env.update(CHEAP_HASHING_ENV)
-    env.update({"SECRET_KEY": secret, "DATABASE_URL": database, "WEB_CONCURRENCY": "1"})
-    listener = socket.create_server(("127.0.0.1", 0))
-    port = listener.getsockname()[1]
-    stderr_path, stdout_path = tmp_path / "stderr.log", tmp_path / "stdout.log"
-    command = gunicorn_command(listener, tmp_path / "i")
-    with open(stderr_path, "wb") as stderr, open(stdout_path, "wb") as stdout:
-        process = subprocess.Popen(
-            command, cwd=ROOT, env=env, pass_fds=(listener.fileno(),), stdout=stdout, stderr=stderr
-        )
-    try:
-        _wait_for(port, process, time.monotonic() + 20)
-        assert _post(port, "/login", {"username": "alice", "password": PASSWORD}) == 200
-        assert _post(port, "/login", {"username": "alice", "password": "wrong passphrase"}) == 401
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-        listener.close()
-    logged = stderr_path.read_text()
+    deployment = Deployment(f"sqlite:///{tmp_path / 'audit.db'}", tmp_path)
+    deployment.prepare("alice", password=PASSWORD)
+    with Server(deployment, "audit", separate_stdout=True) as server:
+        assert _post(server.port, "/login", {"username": "alice", "password": PASSWORD}) == 200
+        wrong = {"username": "alice", "password": "wrong passphrase"}
+        assert _post(server.port, "/login", wrong) == 401
+    logged = server.log()
     events = [json.loads(line) for line in logged.splitlines() if line.startswith("{")]
     assert [(e["event"], e["outcome"]) for e in events] == [
         ("login", "success"),
         ("login", "failure"),
     ]
     assert events[0]["session_id"] and events[0]["client"] == "127.0.0.1"
-    assert PASSWORD not in logged + stdout_path.read_text()
+    assert PASSWORD not in logged + server.stdout()

@@ -20,6 +20,7 @@ from support.statements import StatementRecorder, recording
 from api import create_app
 from api.database import create_schema, db
 from api.models import AuditEvent, LoginSession, User, utcnow
+from api.origin import CLI
 from api.resources.audit_events import AuditEventSchema
 from api.services import audit_events
 
@@ -510,7 +511,7 @@ def test_the_trail_is_read_through_its_indexes(clock, app, client, alice, admin,
         _audit(client, admin, user_id=alice.user_id, since="2026-11-29T09:00:00+00:00")
         _audit(client, admin, event="login", page=2)
         with app.app_context():
-            audit_events.prune_events(90)
+            audit_events.prune_events(90, origin=CLI)
     reads = [s for s in seen if "audit_events" in s and not s.startswith("INSERT")]
     assert len(reads) == 7
     with engine.connect() as connection:

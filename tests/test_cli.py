@@ -10,7 +10,8 @@ from support import ROOT
 from support.accounts import PASSWORD
 from support.hashing import CHEAP_HASHING_ENV
 
-from api import commands
+from api import commands, models
+from api.commands.common import fail_cleanly, printable
 from api.database import db
 from api.models import LoginSession, User
 
@@ -78,6 +79,19 @@ def test_create_user_refuses_bad_names_and_weak_passwords(app, cli, username, pa
     assert _users(app) == {}
 
 
+def test_the_api_and_the_cli_refuse_a_bad_username_by_the_same_rule(app, client, cli, admin):
+    refused = client.post(
+        "/users", json={"username": "al", "password": PASSWORD}, headers=admin.headers
+    )
+    assert refused.status_code == 422
+    assert refused.get_json()["errors"]["username"] == [
+        "Must be 3 to 64 letters, digits, '.', '_' or '-'."
+    ]
+    result = cli("users", "create", "al", "--password-stdin", input=f"{PASSWORD}\n")
+    _failed(result, "username must be 3 to 64 letters, digits, '.', '_' or '-'")
+    assert list(_users(app)) == ["root"]
+
+
 def test_create_user_has_no_password_option(cli):
     result = cli("users", "create", "--help")
     assert "--password " not in result.output
@@ -113,6 +127,67 @@ def test_list_users_as_table_and_json(cli, make_user):
     }
     assert records[0]["is_admin"] is True and records[1]["last_login_at"] is None
     assert records[0]["mfa_enabled"] is False
+
+
+def test_users_list_json_is_what_get_users_answers(client, cli, admin, make_user):
+    make_user("bob")
+    answered = client.get("/users", headers=admin.headers).get_json()["items"]
+    printed = [json.loads(line) for line in cli("users", "list", "--json").output.splitlines()]
+    assert printed == answered
+    assert [r["username"] for r in printed] == ["root", "bob"]
+
+
+def test_tokens_list_json_is_the_api_record_with_its_owner_and_key(client, cli, alice, make_token):
+    made = make_token(alice, ["notes:read"], name="backup")
+    answered = client.get(f"/tokens/{made.id}", headers=alice.headers).get_json()
+    listed = cli("tokens", "list", "--json").output.splitlines()
+    assert len(listed) == 1
+    printed = json.loads(listed[0])
+    assert list(printed) == ["id", "user", "name", "scopes", "expires_at", "last_used_at", "key_id"]
+    assert printed["user"] == "alice" and printed["key_id"] == made.token.split(".")[1]
+    assert {k: v for k, v in answered.items() if k != "created_at"} == {
+        k: v for k, v in printed.items() if k not in {"user", "key_id"}
+    }
+
+
+def test_a_newline_in_a_token_name_cannot_forge_a_table_row(cli, alice, make_token):
+    forged = "x\n999  root  admin-token  users:write"
+    made = make_token(alice, ["notes:read"], name=forged)
+    table = cli("tokens", "list")
+    assert table.exit_code == 0
+    lines = table.output.splitlines()
+    assert len(lines) == 2  # the header and alice's one token
+    assert lines[1].split()[:3] == [str(made.id), "alice", "x\\n999"]
+    # --json is JSON: the name is there as given, newline and all.
+    assert json.loads(cli("tokens", "list", "--json").output)["name"] == forged
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("backup", "backup"),
+        ("a b", "a b"),
+        ("héllo", "héllo"),
+        ("x\ny", "x\\ny"),
+        ("x\r\ty", "x\\r\\ty"),
+        ("\x1b[2Jgone", "\\x1b[2Jgone"),
+        ("left\u202eright", "left\\u202eright"),
+        ("line\u2028break", "line\\u2028break"),
+        ("a\\nb", "a\\\\nb"),  # a backslash and an n: kept apart from a newline
+    ],
+)
+def test_printable_escapes_what_a_terminal_would_act_on(text, shown):
+    assert printable(text) == shown
+    assert printable(text).isprintable()
+
+
+def test_fail_cleanly_keeps_the_command_s_name_and_help():
+    def set_colour(name: str) -> None:
+        """Set a colour."""
+
+    wrapped = fail_cleanly(set_colour)
+    assert (wrapped.__name__, wrapped.__doc__) == ("set_colour", "Set a colour.")
+    assert wrapped.__wrapped__ is set_colour
 
 
 def test_set_password_ends_sessions_and_changes_the_password(client, cli, alice):
@@ -209,6 +284,18 @@ def test_shell_context_has_the_models(app):
         context = app.make_shell_context()
     assert context["User"] is User and context["LoginSession"] is LoginSession
     assert context["db"] is db and context["Note"].__tablename__ == "notes"
+
+
+def test_shell_context_has_every_mapped_class_of_the_models(app):
+    with app.app_context():
+        context = app.make_shell_context()
+    mapped = {
+        name: value
+        for name, value in vars(models).items()
+        if isinstance(value, type) and issubclass(value, db.Model) and value is not db.Model
+    }
+    assert {"AuditEvent", "MfaChallenge", "PersonalToken", "RecoveryCode"} <= set(mapped)
+    assert {name: context.get(name) for name in mapped} == mapped
 
 
 def test_manage_py_runs_as_a_program(tmp_path):

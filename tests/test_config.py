@@ -48,10 +48,11 @@ def test_token_lifetimes_reach_the_tokens(instance, monkeypatch):
     app = _app(instance)
     with app.app_context():
         from api.database import create_schema
+        from api.origin import CLI
         from api.services import accounts
 
         create_schema()
-        accounts.create_user("alice", "correct horse battery staple")
+        accounts.create_user("alice", "correct horse battery staple", origin=CLI)
     body = app.test_client().post(
         "/login", json={"username": "alice", "password": "correct horse battery staple"}
     )

@@ -2,6 +2,15 @@
 
 import pytest
 
+from api import create_app
+from api.database import create_schema
+from api.errors import PROBLEM_JSON, describe_size
+from api.http.openapi import response_name
+
+
+def test_the_problem_media_type_is_rfc_9457_s():
+    assert PROBLEM_JSON == "application/problem+json"
+
 
 @pytest.fixture
 def crashing_app(app):
@@ -14,7 +23,7 @@ def crashing_app(app):
 
 def _is_problem(response, status):
     assert response.status_code == status
-    assert response.content_type == "application/problem+json"
+    assert response.content_type == PROBLEM_JSON
     body = response.get_json()
     assert body["status"] == status and body["type"] == "about:blank" and body["title"]
     return body
@@ -43,7 +52,44 @@ def test_body_over_one_mebibyte_is_413(client, alice):
     response = client.post(
         "/notes", data=big, content_type="application/json", headers=alice.headers
     )
-    _is_problem(response, 413)
+    body = _is_problem(response, 413)
+    assert body["detail"] == "The request body is larger than 1 MiB."
+
+
+@pytest.fixture
+def small_limit_app(config, tmp_path):
+    """An app whose body limit is set to 64 KiB, as an instance config may set it."""
+    app = create_app({**config, "MAX_CONTENT_LENGTH": 64 * 1024}, str(tmp_path / "small"))
+    with app.app_context():
+        create_schema()
+    return app
+
+
+def test_the_413_and_the_document_name_the_configured_limit(small_limit_app):
+    client = small_limit_app.test_client()
+    big = '{"username": "' + "x" * (64 * 1024) + '", "password": "p"}'
+    response = client.post("/login", data=big, content_type="application/json")
+    body = _is_problem(response, 413)
+    assert body["detail"] == "The request body is larger than 64 KiB."
+    document = client.get("/openapi.json").get_json()
+    too_large = document["components"]["responses"][response_name(413)]
+    assert too_large["description"] == "The request body is larger than 64 KiB."
+    assert list(too_large["content"]) == [PROBLEM_JSON]
+
+
+@pytest.mark.parametrize(
+    ("size", "text"),
+    [
+        (1024 * 1024, "1 MiB"),
+        (3 * 1024 * 1024, "3 MiB"),
+        (1536 * 1024, "1536 KiB"),
+        (1024, "1 KiB"),
+        (1000, "1000 bytes"),
+        (1, "1 byte"),
+    ],
+)
+def test_sizes_are_written_in_the_largest_exact_binary_unit(size, text):
+    assert describe_size(size) == text
 
 
 def test_non_json_body_is_415(client, alice):

@@ -9,6 +9,7 @@ from support.accounts import PASSWORD
 from api import create_app
 from api.credentials import signing_keys
 from api.database import db
+from api.origin import CLI
 from api.services import accounts
 
 
@@ -56,7 +57,7 @@ def _rotate(app, *args):
 def first_app(start):
     app = start()
     with app.app_context():
-        accounts.create_user("alice", PASSWORD)
+        accounts.create_user("alice", PASSWORD, origin=CLI)
     return app
 
 

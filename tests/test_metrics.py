@@ -6,23 +6,17 @@ import http.client
 import os
 import runpy
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry, multiprocess
 from prometheus_client.parser import text_string_to_metric_families
-from support.hashing import CHEAP_HASHING
+from support import ROOT
+from support.servers import Deployment, Server
 
 from api import create_app
-from api.database import db, upgrade_schema
 
-ROOT = Path(__file__).resolve().parent.parent
 OUTSIDE = {"REMOTE_ADDR": "203.0.113.7"}
 REQUESTS = "tessera_http_requests_total"
 
@@ -224,66 +218,17 @@ def _served_by_each_worker(directory: Path) -> dict[int, float]:
 @pytest.fixture
 def gunicorn_two_workers(tmp_path):
     """gunicorn with 2 workers and metrics on, on a socket the test hands over; its port."""
-    database_url = f"sqlite:///{tmp_path / 'shared.db'}"
-    secret_key = "k" * 64
-    setup = create_app(
-        {"SECRET_KEY": secret_key, "DATABASE_URL": database_url, **CHEAP_HASHING},
-        instance_path=str(tmp_path / "setup"),
-    )
-    with setup.app_context():
-        upgrade_schema()
-        db.engine.dispose()
     metrics_directory = tmp_path / "metrics"
-    environment = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("TEST_", "PROMETHEUS"))},
-        **{name: str(setting) for name, setting in CHEAP_HASHING.items()},
-        "SECRET_KEY": secret_key,
-        "DATABASE_URL": database_url,
-        "METRICS_ENABLED": "true",
-        "PROMETHEUS_MULTIPROC_DIR": str(metrics_directory),
-    }
-    listener = socket.create_server(("127.0.0.1", 0))
-    instance = str(tmp_path / "instance")
-    command = [
-        str(Path(sys.executable).parent / "gunicorn"),
-        *("--config", str(ROOT / "gunicorn.conf.py"), "--workers", "2"),
-        *("--bind", f"fd://{listener.fileno()}", "--graceful-timeout", "5"),
-        f"api:create_app(instance_path={instance!r})",
-    ]
-    log_path = tmp_path / "gunicorn.log"
-    with open(log_path, "wb") as log:
-        server = subprocess.Popen(
-            command,
-            cwd=ROOT,
-            env=environment,
-            pass_fds=(listener.fileno(),),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    port = listener.getsockname()[1]
+    settings = {"METRICS_ENABLED": "true", "PROMETHEUS_MULTIPROC_DIR": str(metrics_directory)}
+    deployment = Deployment(f"sqlite:///{tmp_path / 'shared.db'}", tmp_path, settings=settings)
+    deployment.prepare()
+    server = Server(deployment, "metrics", workers=2)
     try:
-        deadline = time.monotonic() + 20
         # Ready once it answers and both workers have made their metrics (a file each).
-        while time.monotonic() < deadline:
-            assert server.poll() is None, log_path.read_text()
-            both_workers = len(list(metrics_directory.glob("counter_*.db"))) == 2
-            try:
-                if both_workers and _get(port, "/health")[0] == 200:
-                    break
-            except OSError:
-                pass
-            time.sleep(0.1)
-        else:
-            pytest.fail(f"gunicorn did not start:\n{log_path.read_text()}")
-        yield port, metrics_directory
+        server.start(ready=lambda: len(list(metrics_directory.glob("counter_*.db"))) == 2)
+        yield server.port, metrics_directory
     finally:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=5)
-        listener.close()
+        server.close()
 
 
 @pytest.mark.slow

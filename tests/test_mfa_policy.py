@@ -7,10 +7,12 @@ import pytest
 from support.accounts import PASSWORD, totp_code
 
 from api import create_app
+from api.credentials import scopes
 
 pytestmark = pytest.mark.usefixtures("clock")
-FULL_USER = ["account", "mfa:enroll", "notes:read", "notes:write"]
-FULL_ADMIN = sorted([*FULL_USER, "users:read", "users:write"])
+# What a session carries when no policy holds it back (the contract's lists: test_scopes.py).
+FULL_USER = sorted(scopes.granted_by_role(is_admin=False))
+FULL_ADMIN = sorted(scopes.granted_by_role(is_admin=True))
 
 
 @pytest.fixture

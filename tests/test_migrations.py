@@ -21,6 +21,7 @@ from api import create_app
 from api.credentials import passwords
 from api.database import BASELINE_REVISION, MIGRATION_LOCK, MIGRATIONS_DIRECTORY, db, head_revision
 from api.models import Note, User
+from api.origin import CLI
 from api.services import accounts, notes
 
 
@@ -70,7 +71,7 @@ def test_init_db_upgrades_to_the_newest_revision_and_is_safe_to_run_again(bare_a
     assert first.exit_code == 0
     assert first.output.strip() == f"database ready: schema upgraded to revision {head}"
     with bare_app.app_context():
-        accounts.create_user("alice", PASSWORD)
+        accounts.create_user("alice", PASSWORD, origin=CLI)
     again = init_db()
     assert again.exit_code == 0
     assert again.output.strip() == f"database ready: schema already at revision {head}"
@@ -194,7 +195,7 @@ def test_init_db_run_by_several_hosts_at_once_takes_turns(backend, tmp_path):
 def test_downgrading_and_upgrading_keeps_every_note(bare_app, init_db):
     assert init_db().exit_code == 0
     with bare_app.app_context():
-        user = accounts.create_user("alice", PASSWORD)
+        user = accounts.create_user("alice", PASSWORD, origin=CLI)
         notes.create_note(user.id, "kept")
         config = bare_app.extensions["migrate"].migrate.get_config()
         command.downgrade(config, BASELINE_REVISION)

@@ -15,6 +15,7 @@ from api import create_app
 from api.database import create_schema, db
 from api.errors import Invalid
 from api.models import User
+from api.origin import CLI
 from api.services import accounts
 
 USERNAME = "alice1234"
@@ -145,8 +146,8 @@ def test_the_minimum_length_is_configurable(config, tmp_path, minimum):
     with app.app_context():
         create_schema()
         with pytest.raises(Invalid, match=f"at least {minimum} characters"):
-            accounts.create_user("alice", "a7Gk2pQz" + "x" * (minimum - 9))
-        accounts.create_user("alice", "a7Gk2pQz" + "x" * (minimum - 8))
+            accounts.create_user("alice", "a7Gk2pQz" + "x" * (minimum - 9), origin=CLI)
+        accounts.create_user("alice", "a7Gk2pQz" + "x" * (minimum - 8), origin=CLI)
         db.session.remove()
         db.engine.dispose()
 

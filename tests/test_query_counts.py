@@ -17,6 +17,7 @@ from support.statements import recording
 from api.credentials import scopes
 from api.database import db
 from api.models import LoginSession, User, utcnow
+from api.origin import CLI
 from api.services import accounts
 
 ME = "/me"
@@ -202,7 +203,7 @@ def test_hot_path_returns_the_user_the_orm_loads(clock, app, client, make_user, 
 
 def test_hot_path_sees_a_promotion_the_orm_made(clock, app, client, alice):
     with app.app_context():
-        accounts.update_user(db.session.get(User, alice.user_id), {"is_admin": True})
+        accounts.update_user(db.session.get(User, alice.user_id), {"is_admin": True}, origin=CLI)
     assert client.get(ME, headers=alice.headers).get_json()["is_admin"] is True
 
 

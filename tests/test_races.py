@@ -11,6 +11,7 @@ import pytest
 from support.accounts import PASSWORD
 
 from api.credentials import passwords
+from api.origin import CLI
 from api.services import accounts
 
 # Long enough for the other request to reach the same point, were nothing to stop it.
@@ -116,7 +117,7 @@ def delete_during_hashing(app, monkeypatch):
         name = victim.pop("name", None)
         if name is not None:
             with app.app_context():
-                accounts.delete_user(accounts.get_user(name))
+                accounts.delete_user(accounts.get_user(name), origin=CLI)
 
     verify, make_hash = hashing.verify, hashing.hash
 

@@ -7,6 +7,7 @@ from support.accounts import PASSWORD
 
 from api import create_app
 from api.database import create_schema, db
+from api.origin import CLI
 from api.services import accounts
 
 LIMIT = 3
@@ -119,7 +120,7 @@ def test_spoofed_x_forwarded_for_is_ignored_by_default(client, make_user):
 def test_x_forwarded_for_is_honoured_with_trusted_proxies(config, tmp_path):
     app = _fresh_app(config, tmp_path, "proxied", TRUSTED_PROXIES=1)
     with app.app_context():
-        accounts.create_user("alice", PASSWORD)
+        accounts.create_user("alice", PASSWORD, origin=CLI)
     client = app.test_client()
     proxy = "10.0.0.1"  # every request reaches the app through the one trusted proxy
     for attempt in range(LIMIT * 2):
@@ -160,7 +161,7 @@ def test_several_windows_can_cap_consecutive_failures(config, tmp_path, clock, b
         pytest.skip("moves the clock, which Redis does not follow; the limiter is the same")
     app = _fresh_app(config, tmp_path, "windows", LOGIN_RATE_LIMIT="3 per minute;4 per hour")
     with app.app_context():
-        accounts.create_user("alice", PASSWORD)
+        accounts.create_user("alice", PASSWORD, origin=CLI)
     client = app.test_client()
     for _ in range(3):
         assert _login(client, "alice", "wrong password").status_code == 401

@@ -10,6 +10,7 @@ from support.loopback import closed_loopback_port
 
 from api import create_app
 from api.database import create_schema, db
+from api.origin import CLI
 from api.services import accounts
 
 
@@ -45,7 +46,7 @@ def test_logins_get_503_when_redis_is_down_and_failing_closed(config, tmp_path, 
     app = create_app({**config, "RATE_LIMIT_FAIL_OPEN": False}, str(tmp_path / "closed"))
     with app.app_context():
         create_schema()
-        accounts.create_user("alice", PASSWORD)
+        accounts.create_user("alice", PASSWORD, origin=CLI)
     caplog.set_level("INFO", logger="tessera.audit")
     response = login(app.test_client(), PASSWORD)
     assert response.status_code == 503

@@ -22,13 +22,13 @@ from support.accounts import PASSWORD
 
 from api.credentials.passwords import CONTEXT_WORDS, common_passwords
 from api.errors import TooManyAttempts
-from api.http.client_info import Client
-from api.services import accounts, sessions
+from api.origin import CLI, Origin
+from api.services import accounts, authentication
 
 # Each backend's run stops after this many seconds, whatever is left to try.
 MAX_TIME = 25
 MAX_EXAMPLES = 30
-MENDER = Client("192.0.2.200", "schemathesis")
+MENDER = Origin("192.0.2.200", "schemathesis")
 FUZZ_ADMIN = "fuzz-admin"
 
 
@@ -60,11 +60,11 @@ def admin_token_on_every_request(app):
                 name = current["name"]
                 user = accounts.find_user(name)
                 if user is None:
-                    user = accounts.create_user(name, PASSWORD, is_admin=True)
+                    user = accounts.create_user(name, PASSWORD, is_admin=True, origin=CLI)
                 changes = {"is_active": True, "is_admin": True, "password": PASSWORD}
-                accounts.update_user(user, changes)
+                accounts.update_user(user, changes, origin=CLI)
                 try:
-                    return sessions.authenticate(name, PASSWORD, MENDER).access_token
+                    return authentication.authenticate(name, PASSWORD, origin=MENDER).access_token
                 except TooManyAttempts:
                     current["name"] = next(admins)
 

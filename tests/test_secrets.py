@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -16,11 +14,12 @@ from pathlib import Path
 import pytest
 from support import ROOT
 from support.accounts import PASSWORD
-from support.servers import gunicorn_command
+from support.servers import Deployment, Server
 
 from api import create_app
 from api.credentials.signing_keys import KEY_FILE, SigningKeyError
 from api.database import create_schema, db
+from api.origin import CLI
 from api.services import accounts
 
 WEAK_KEY_MESSAGE = "SECRET_KEY is empty or well known; set a random one"
@@ -65,7 +64,7 @@ def test_a_fresh_start_writes_a_key_file_only_its_owner_can_read(keyless, tmp_pa
 def test_the_generated_key_is_kept_across_restarts(keyless, tmp_path):
     first = _start(keyless, tmp_path / "instance")
     with first.app_context():
-        accounts.create_user("alice", PASSWORD)
+        accounts.create_user("alice", PASSWORD, origin=CLI)
     login = first.test_client().post("/login", json={"username": "alice", "password": PASSWORD})
     token = login.get_json()["access_token"]
     _stop(first)
@@ -134,24 +133,7 @@ def test_manage_py_with_a_weak_key_says_so_in_one_line(tmp_path):
 
 
 def test_gunicorn_with_a_weak_key_does_not_start(tmp_path):
-    listener = socket.create_server(("127.0.0.1", 0))
-    command = gunicorn_command(listener, tmp_path / "i")
-    process = subprocess.Popen(
-        command,
-        cwd=ROOT,
-        env=_environment(tmp_path, SECRET_KEY="dev", WEB_CONCURRENCY="1"),
-        pass_fds=(listener.fileno(),),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        _, stderr = process.communicate(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.send_signal(signal.SIGTERM)
-        process.communicate(timeout=10)
-        raise
-    finally:
-        listener.close()
-    assert process.returncode != 0
-    assert WEAK_KEY_MESSAGE in stderr
+    deployment = Deployment(f"sqlite:///{tmp_path / 'cli.db'}", tmp_path, secret_key="dev")
+    server = Server(deployment, "weak-key")
+    assert server.refused_start() != 0
+    assert WEAK_KEY_MESSAGE in server.log()

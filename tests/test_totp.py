@@ -19,6 +19,7 @@ from support.forged_tokens import forged_signature
 from api import create_app
 from api.credentials.secret_box import KEY_FILE, EncryptionKeyError
 from api.database import create_schema, db
+from api.origin import CLI
 from api.services import accounts
 
 pytestmark = pytest.mark.usefixtures("clock")
@@ -288,7 +289,7 @@ def test_configured_keys_rotate_by_putting_the_new_one_first(
     first = start([old])
     client = first.test_client()
     with first.app_context():
-        accounts.create_user("alice", PASSWORD)
+        accounts.create_user("alice", PASSWORD, origin=CLI)
     token = client.post("/login", json={"username": "alice", "password": PASSWORD}).get_json()
     headers = {"Authorization": f"Bearer {token['access_token']}"}
     secret = client.post("/mfa/totp", headers=headers).get_json()["secret"]

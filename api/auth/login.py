@@ -9,9 +9,9 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from api.auth import blp
 from api.http.blueprint import raises
-from api.http.client_info import current_client
+from api.http.client_info import request_origin
 from api.http.fields import Password, RecoveryCode, TotpCode
-from api.services import second_step, sessions
+from api.services import authentication, second_step, token_refresh
 
 
 class LoginSchema(Schema):
@@ -57,7 +57,9 @@ def login(credentials):
     For a user with TOTP on, the right password answers 401 with `"mfa_required": true`, an
     `mfa_token` and `mfa_expires_in` (seconds): send them with a code to `POST /login/mfa`.
     """
-    pair = sessions.authenticate(credentials["username"], credentials["password"], current_client())
+    pair = authentication.authenticate(
+        credentials["username"], credentials["password"], origin=request_origin()
+    )
     return asdict(pair)
 
 
@@ -72,7 +74,7 @@ def login_second_step(body):
     its expiry. A wrong code is 401 and a failed attempt.
     """
     pair = second_step.complete_login(
-        body["mfa_token"], body.get("code"), body.get("recovery_code"), current_client()
+        body["mfa_token"], body.get("code"), body.get("recovery_code"), origin=request_origin()
     )
     return asdict(pair)
 
@@ -83,4 +85,4 @@ def login_second_step(body):
 @blp.response(200, TokenPairSchema)
 def refresh(body):
     """Spend a refresh token for a new access and refresh token of the same session."""
-    return asdict(sessions.refresh(body["refresh_token"]))
+    return asdict(token_refresh.refresh(body["refresh_token"], origin=request_origin()))

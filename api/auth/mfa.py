@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
+from flask_login import current_user
 from marshmallow import Schema, fields
 
 from api.auth import blp
 from api.credentials.scopes import ACCOUNT, MFA_ENROLL
 from api.http.blueprint import raises
-from api.http.client_info import current_client
+from api.http.client_info import request_origin
 from api.http.fields import TotpCode
-from api.security import caller, requires
+from api.security import requires
 from api.services import mfa
 
 
@@ -66,7 +67,7 @@ class RecoveryCodesSchema(Schema):
 @blp.response(200, MfaStatusSchema)
 def get_mfa():
     """Say whether TOTP is on, and how many recovery codes are left."""
-    return mfa.status(caller().id)
+    return mfa.status(current_user.id)
 
 
 @blp.route("/mfa/totp", methods=["POST"])
@@ -80,8 +81,10 @@ def start_totp_enrolment():
     type the secret) into an authenticator app, then send its code to `POST
     /mfa/totp/confirm`.
     """
-    principal = caller()
-    return asdict(mfa.start_enrolment(principal.id, principal.session_id))
+    enrolment = mfa.start_enrolment(
+        current_user.id, current_user.session_id, origin=request_origin(current_user)
+    )
+    return asdict(enrolment)
 
 
 @blp.route("/mfa/totp/confirm", methods=["POST"])
@@ -95,9 +98,8 @@ def confirm_totp_enrolment(body):
     Every other session of the caller ends. A wrong code is 422 and a failed attempt. An
     enrolment-only session stays one: log in again, with a code, for a full session.
     """
-    principal = caller()
     codes = mfa.confirm_enrolment(
-        principal.id, principal.session_id, body["code"], current_client()
+        current_user.id, current_user.session_id, body["code"], origin=request_origin(current_user)
     )
     return {"recovery_codes": codes}
 
@@ -108,8 +110,7 @@ def confirm_totp_enrolment(body):
 @blp.response(204)
 def delete_totp():
     """Turn TOTP off, with its recovery codes; logging in asks for the password alone."""
-    principal = caller()
-    mfa.disable_totp(principal.id, principal.session_id)
+    mfa.disable_totp(current_user.id, current_user.session_id, origin=request_origin(current_user))
 
 
 @blp.route("/mfa/recovery-codes", methods=["POST"])
@@ -118,5 +119,7 @@ def delete_totp():
 @blp.response(200, RecoveryCodesSchema)
 def regenerate_recovery_codes():
     """Make a new set of recovery codes, shown once; the old ones stop working."""
-    principal = caller()
-    return {"recovery_codes": mfa.regenerate_recovery_codes(principal.id, principal.session_id)}
+    codes = mfa.regenerate_recovery_codes(
+        current_user.id, current_user.session_id, origin=request_origin(current_user)
+    )
+    return {"recovery_codes": codes}

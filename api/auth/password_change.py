@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from flask_login import current_user
 from marshmallow import Schema
 
 from api.auth import blp
 from api.credentials.scopes import ACCOUNT
 from api.http.blueprint import raises
-from api.http.client_info import current_client
+from api.http.client_info import request_origin
 from api.http.fields import NewPassword, Password
-from api.security import caller, requires
-from api.services import sessions
+from api.security import requires
+from api.services import password_change
 
 
 class PasswordChangeSchema(Schema):
@@ -25,11 +26,10 @@ class PasswordChangeSchema(Schema):
 @blp.response(204)
 def change_password(body):
     """Change the password; every other session of the caller ends."""
-    principal = caller()
-    sessions.change_password(
-        principal.id,
-        principal.session_id,
+    password_change.change_password(
+        current_user.id,
+        current_user.session_id,
         body["current_password"],
         body["new_password"],
-        current_client(),
+        origin=request_origin(current_user),
     )

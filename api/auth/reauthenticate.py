@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
+from flask_login import current_user
 from marshmallow import Schema, ValidationError, validates_schema
 
 from api.auth import blp
 from api.auth.login import TokenPairSchema
 from api.credentials.scopes import ACCOUNT
 from api.http.blueprint import raises
-from api.http.client_info import current_client
+from api.http.client_info import request_origin
 from api.http.fields import Password, RecoveryCode, TotpCode
-from api.security import caller, requires
+from api.security import requires
 from api.services import second_step
 
 
@@ -42,13 +43,12 @@ def reauthenticate(body):
     Answers a new token pair of the same session (the refresh token sent before is
     replaced). A wrong password or code is 403 and a failed attempt.
     """
-    principal = caller()
     pair = second_step.reauthenticate(
-        principal.id,
-        principal.session_id,
+        current_user.id,
+        current_user.session_id,
         body["password"],
         body.get("code"),
         body.get("recovery_code"),
-        current_client(),
+        origin=request_origin(current_user),
     )
     return asdict(pair)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields
 
 from api.auth import blp
+from api.http.client_info import request_origin
 from api.services import revocation
 
 
@@ -24,4 +25,4 @@ class RevokeSchema(Schema):
 @blp.response(204)
 def revoke_token(body):
     """End the login session or personal access token that a token belongs to."""
-    revocation.revoke_token(body["token"])
+    revocation.revoke_token(body["token"], origin=request_origin())

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from flask_login import current_user
 from marshmallow import Schema, fields
 
 from api.auth import blp
 from api.credentials.scopes import ACCOUNT
+from api.http.client_info import request_origin
 from api.http.pagination import PaginationSchema, page_of
-from api.security import caller, requires
-from api.services import revocation, sessions
+from api.security import requires
+from api.services import sessions
 
 
 class LoginSessionSchema(Schema):
@@ -27,8 +29,7 @@ LoginSessionPageSchema = page_of(LoginSessionSchema)
 @blp.response(204)
 def logout():
     """End the session in use: its tokens stop working at once."""
-    principal = caller()
-    revocation.logout(principal.id, principal.session_id)
+    sessions.logout(current_user.id, current_user.session_id, origin=request_origin(current_user))
 
 
 @blp.route("/sessions", methods=["GET"])
@@ -37,9 +38,8 @@ def logout():
 @blp.response(200, LoginSessionPageSchema)
 def list_sessions(pagination):
     """List the caller's live sessions, newest first; ``current`` marks the one in use."""
-    principal = caller()
     return sessions.live_sessions(
-        principal.id, principal.session_id, pagination["page"], pagination["per_page"]
+        current_user.id, current_user.session_id, pagination["page"], pagination["per_page"]
     )
 
 
@@ -48,7 +48,7 @@ def list_sessions(pagination):
 @blp.response(204)
 def end_session(session_id):
     """End one of the caller's sessions."""
-    revocation.end_session(caller().id, session_id)
+    sessions.end_session(current_user.id, session_id, origin=request_origin(current_user))
 
 
 @blp.route("/sessions", methods=["DELETE"])
@@ -56,4 +56,4 @@ def end_session(session_id):
 @blp.response(204)
 def end_all_sessions():
     """End every session of the caller, the one in use too."""
-    revocation.end_all_sessions(caller().id)
+    sessions.end_all_sessions(current_user.id, origin=request_origin(current_user))

@@ -9,10 +9,11 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 from marshmallow import ValidationError
-from sqlalchemy import Row
 
-from api.commands.common import CommandError, fail_cleanly
+from api.commands.common import CommandError, cell, fail_cleanly
 from api.http.fields import UTCTime
+from api.origin import CLI
+from api.resources.audit_events import AuditEventSchema
 from api.services import accounts, audit_events
 
 audit = AppGroup("audit", help="Read and prune the audit trail.")
@@ -30,21 +31,6 @@ def _time_option(name: str, text: str | None) -> datetime | None:
         ) from None
 
 
-def _event_record(event: Row) -> dict:
-    return {
-        "id": event.id,
-        "time": event.time.isoformat(),
-        "event": event.event,
-        "outcome": event.outcome,
-        "user_id": event.user_id,
-        "actor_id": event.actor_id,
-        "session_id": event.session_id,
-        "client": event.client,
-        "user_agent": event.user_agent,
-        "fields": event.fields,
-    }
-
-
 @audit.command("list")
 @click.option("--user", "username", metavar="NAME", help="Only the events naming this user.")
 @click.option("--event", metavar="EVENT", help="Only events of this kind, e.g. login.")
@@ -60,12 +46,13 @@ def list_audit_events(
     events = audit_events.all_events(
         user_id, event, _time_option("--since", since), _time_option("--until", until)
     )
+    schema = AuditEventSchema()
     columns = ["id", "time", "event", "outcome", "user_id", "actor_id", "client"]
-    for record in map(_event_record, events):
+    for record in map(schema.dump, events):
         if as_json:
             click.echo(json.dumps(record, ensure_ascii=True))
         else:  # one line an event, streamed: no widths to align on
-            cells = ["-" if record[c] is None else str(record[c]) for c in columns]
+            cells = [cell(record[c]) for c in columns]
             click.echo("  ".join([*cells, json.dumps(record["fields"], ensure_ascii=True)]))
 
 
@@ -85,4 +72,4 @@ def prune_audit_events(days: str | None) -> None:
         older_than = int(days)
     else:
         raise CommandError("--older-than must be a whole number of days")
-    click.echo(f"{audit_events.prune_events(older_than)} audit event(s) deleted")
+    click.echo(f"{audit_events.prune_events(older_than, origin=CLI)} audit event(s) deleted")

@@ -1,18 +1,25 @@
-"""What every command shares: one error line and exit 1, password prompts, tables."""
+"""What every command shares: one error line and exit 1, password prompts, tables, records
+dumped through the API's own schemas."""
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar, cast
 
 import click
 from flask import has_app_context
+from marshmallow import Schema
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
 from api import database
 from api.database import db
 from api.errors import ServiceError
+
+Command = TypeVar("Command", bound=Callable[..., Any])
 
 
 class CommandError(click.ClickException):
@@ -20,9 +27,14 @@ class CommandError(click.ClickException):
         click.echo(f"error: {self.message}", err=True)
 
 
-def fail_cleanly(command):
-    """Turn a refused use case into one line on stderr and exit code 1."""
+def fail_cleanly(command: Command) -> Command:
+    """Turn a refused use case into one line on stderr and exit code 1.
 
+    The session is rolled back here, at the command's edge, as Flask's teardown does for a
+    request: whatever the refused use case had begun is not left for the next one.
+    """
+
+    @functools.wraps(command)
     def run(*args, **kwargs):
         try:
             return command(*args, **kwargs)
@@ -30,9 +42,7 @@ def fail_cleanly(command):
             db.session.rollback()
             raise CommandError(exc.detail) from None
 
-    run.__name__ = command.__name__
-    run.__doc__ = command.__doc__
-    return run
+    return cast(Command, run)
 
 
 INIT_DB = "python manage.py init-db"
@@ -91,15 +101,48 @@ def read_new_password(from_stdin: bool) -> str:
     return click.prompt("Password", hide_input=True, confirmation_prompt=True)
 
 
+def echo_records(schema: Schema, records: Iterable[Any], as_json: bool) -> None:
+    """Print ``records`` dumped through ``schema`` (the API's own, so the CLI shows what the
+    API answers): with ``as_json`` one JSON object a line, else a table of the same fields."""
+    dumped = (schema.dump(record) for record in records)
+    if as_json:
+        for record in dumped:
+            click.echo(json.dumps(record))
+        return
+    echo_table(list(schema.dump_fields), list(dumped))
+
+
 def echo_table(columns: list[str], records: list[dict]) -> None:
     """Print ``records`` as a table of ``columns``, a header first; a missing value is ``-``."""
-    rows = [[_cell(r[c]) for c in columns] for r in records]
+    rows = [[cell(r[c]) for c in columns] for r in records]
     widths = [max([len(c), *(len(row[i]) for row in rows)]) for i, c in enumerate(columns)]
     for row in [columns, *rows]:
-        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)).rstrip())
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)).rstrip())
 
 
-def _cell(value) -> str:
+def cell(value: Any) -> str:
+    """Write one value as a table cell: ``-`` for none, a list joined by commas, and text
+    made printable."""
     if value is None:
         return "-"
-    return ",".join(value) if isinstance(value, list) else str(value)
+    return printable(",".join(value) if isinstance(value, list) else str(value))
+
+
+def printable(text: str) -> str:
+    """Escape what a terminal would act on rather than show, and the backslash itself.
+
+    A name is chosen by its owner: a newline in a token's name must not forge a table row,
+    nor an escape sequence repaint the administrator's screen. Backslashes are doubled, so a
+    name that spells ``\\n`` stays distinct from one that holds a newline.
+    """
+    if text.isprintable() and "\\" not in text:
+        return text
+    return "".join(_escaped(char) for char in text)
+
+
+def _escaped(char: str) -> str:
+    if char == "\\":
+        return "\\\\"
+    if char.isprintable():
+        return char
+    return char.encode("unicode_escape").decode("ascii")

@@ -7,6 +7,7 @@ from flask.cli import AppGroup, with_appcontext
 
 from api import database
 from api.commands.common import CommandError
+from api.origin import CLI
 from api.services import sessions
 
 sessions_group = AppGroup("sessions", help="Look after login session records.")
@@ -31,4 +32,4 @@ def init_db() -> None:
 @sessions_group.command("prune")
 def prune() -> None:
     """Delete the records of expired and revoked sessions."""
-    click.echo(f"{sessions.prune_sessions()} session record(s) deleted")
+    click.echo(f"{sessions.prune_sessions(origin=CLI)} session record(s) deleted")

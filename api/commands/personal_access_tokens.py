@@ -2,30 +2,38 @@
 
 from __future__ import annotations
 
-import json
+from typing import Any
 
 import click
 from flask.cli import AppGroup
+from marshmallow import fields
 
-from api.commands.common import echo_table, fail_cleanly
+from api.auth.personal_access_tokens import PersonalTokenSchema
+from api.commands.common import echo_records, fail_cleanly
 from api.errors import NotFound
 from api.http.routing import MAX_ID
-from api.models import PersonalToken
+from api.origin import CLI
 from api.services import accounts, personal_access_tokens
 
 tokens_group = AppGroup("tokens", help="List and end personal access tokens.")
 
 
-def _token_record(record: PersonalToken, username: str) -> dict:
-    return {
-        "id": record.id,
-        "user": username,
-        "name": record.name,
-        "scopes": record.scope_list,
-        "expires_at": record.expires_at.isoformat(),
-        "last_used_at": record.last_used_at.isoformat() if record.last_used_at else None,
-        "key_id": record.key_id,
-    }
+class ListedTokenSchema(PersonalTokenSchema):
+    """A token as ``tokens list`` shows it: the API's record of it, with its owner's name and
+    the id of the key that signed it (the key ``secret rotate --drop-old`` must keep).
+
+    It dumps what ``all_live_tokens`` gives, a record and its owner's name.
+    """
+
+    user = fields.String(required=True)
+    key_id = fields.String(required=True)
+
+    class Meta:
+        fields = ("id", "user", "name", "scopes", "expires_at", "last_used_at", "key_id")
+
+    def get_attribute(self, obj: tuple[Any, str], attr: str, default: Any) -> Any:
+        record, username = obj
+        return username if attr == "user" else super().get_attribute(record, attr, default)
 
 
 @tokens_group.command("list")
@@ -35,12 +43,7 @@ def _token_record(record: PersonalToken, username: str) -> dict:
 def list_tokens(username: str | None, as_json: bool) -> None:
     """List live personal access tokens, of one user or of all; never a token itself."""
     user_id = accounts.get_user(username).id if username is not None else None
-    records = [_token_record(*found) for found in personal_access_tokens.all_live_tokens(user_id)]
-    if as_json:
-        for record in records:
-            click.echo(json.dumps(record))
-        return
-    echo_table(["id", "user", "name", "scopes", "expires_at", "last_used_at", "key_id"], records)
+    echo_records(ListedTokenSchema(), personal_access_tokens.all_live_tokens(user_id), as_json)
 
 
 @tokens_group.command("revoke")
@@ -50,5 +53,5 @@ def revoke_token(token_id: str) -> None:
     """End one personal access token, named by the id ``tokens list`` shows."""
     if not token_id.isdigit() or not 1 <= int(token_id) <= MAX_ID:
         raise NotFound("no such personal access token")
-    record = personal_access_tokens.revoke_personal_token(int(token_id))
+    record = personal_access_tokens.revoke_personal_token(int(token_id), origin=CLI)
     click.echo(f"personal access token {record.id} ({record.name!r}) ended")

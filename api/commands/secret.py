@@ -9,8 +9,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from api.commands.common import CommandError
 from api.credentials import secret_box, signing_keys
-from api.database import db
-from api.services import mfa, personal_access_tokens
+from api.services import mfa_key_rotation, personal_access_tokens
 
 secret = AppGroup("secret", help="Rotate the token signing key and the MFA encryption key.")
 
@@ -81,10 +80,8 @@ def rotate_mfa_key(drop_old: bool) -> None:
         before, after = ([], []) if configured else secret_box.add_file_key(instance)
         box = secret_box.SecretBox(configured, instance)
         try:
-            count = mfa.reencrypt_secrets(box)
-            db.session.commit()
+            count = mfa_key_rotation.reencrypt_secrets(box)
         except (SQLAlchemyError, secret_box.UndecryptableSecret) as exc:
-            db.session.rollback()
             if before:
                 secret_box.write_file_keys(instance, before)  # as it was: nothing changed
             # A database error's text would show its SQL statement: name the cause only.

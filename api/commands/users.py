@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 from flask.cli import AppGroup
 
 from api.commands import common
-from api.commands.common import CommandError, echo_table, fail_cleanly, read_new_password
-from api.models import User
+from api.commands.common import CommandError, echo_records, fail_cleanly, read_new_password
+from api.origin import CLI
+from api.resources.users import UserSchema
 from api.services import accounts, mfa, revocation
 
 users = AppGroup("users", help="Create, list and change user accounts.")
@@ -22,35 +21,16 @@ users = AppGroup("users", help="Create, list and change user accounts.")
 @fail_cleanly
 def create_user(username: str, admin: bool, password_stdin: bool) -> None:
     """Create a user; the password is asked for twice, or read from stdin."""
-    user = accounts.create_user(username, read_new_password(password_stdin), is_admin=admin)
+    password = read_new_password(password_stdin)
+    user = accounts.create_user(username, password, is_admin=admin, origin=CLI)
     click.echo(f"created user {user.username!r} (id {user.id}{', admin' if admin else ''})")
-
-
-def _user_record(user: User) -> dict:
-    return {
-        "id": user.id,
-        "username": user.username,
-        "is_admin": user.is_admin,
-        "is_active": user.is_active,
-        "mfa_enabled": user.mfa_enabled,
-        "created_at": user.created_at.isoformat(),
-        "last_login_at": user.last_login_at.isoformat() if user.last_login_at else None,
-    }
 
 
 @users.command("list")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object a line.")
 def list_users(as_json: bool) -> None:
     """List every user."""
-    records = [_user_record(user) for user in accounts.all_users()]
-    if as_json:
-        for record in records:
-            click.echo(json.dumps(record))
-        return
-    echo_table(
-        ["id", "username", "is_admin", "is_active", "mfa_enabled", "created_at", "last_login_at"],
-        records,
-    )
+    echo_records(UserSchema(), accounts.all_users(), as_json)
 
 
 @users.command("set-password")
@@ -60,18 +40,17 @@ def list_users(as_json: bool) -> None:
 def set_password(username: str, password_stdin: bool) -> None:
     """Set a user's password and end their sessions."""
     user = accounts.get_user(username)
-    accounts.update_user(user, {"password": read_new_password(password_stdin)})
+    accounts.update_user(user, {"password": read_new_password(password_stdin)}, origin=CLI)
     click.echo(f"password set for {user.username!r}; their sessions ended")
 
 
-def _flag_command(name: str, field: str, value: bool, done: str):
+def _flag_command(field: str, value: bool, done: str):
     @fail_cleanly
     def command(username: str) -> None:
         user = accounts.get_user(username)
-        accounts.update_user(user, {field: value})
+        accounts.update_user(user, {field: value}, origin=CLI)
         click.echo(f"{user.username!r} {done}")
 
-    command.__name__ = name.replace("-", "_")
     return command
 
 
@@ -88,7 +67,7 @@ for _name, _field, _value, _done, _help in [
     ("demote", "is_admin", False, "is no longer an admin", "Take a user's admin rights."),
 ]:
     users.command(_name, help=_help)(
-        click.argument("username")(_flag_command(_name, _field, _value, _done))
+        click.argument("username")(_flag_command(_field, _value, _done))
     )
 
 
@@ -97,7 +76,8 @@ for _name, _field, _value, _done, _help in [
 @fail_cleanly
 def revoke(username: str) -> None:
     """End every session and every personal access token of a user."""
-    ended, tokens_ended = revocation.end_all_credentials(accounts.get_user(username).id)
+    user_id = accounts.get_user(username).id
+    ended, tokens_ended = revocation.end_all_credentials(user_id, origin=CLI)
     click.echo(f"{ended} session(s) and {tokens_ended} personal access token(s) ended")
 
 
@@ -107,7 +87,7 @@ def revoke(username: str) -> None:
 def mfa_reset(username: str) -> None:
     """Turn a user's TOTP off (a lost phone) and end their sessions."""
     user = accounts.get_user(username)
-    ended = mfa.reset(user.id)
+    ended = mfa.reset(user.id, origin=CLI)
     click.echo(f"TOTP turned off for {user.username!r}; {ended} session(s) ended")
 
 
@@ -122,5 +102,5 @@ def delete(username: str, yes: bool) -> None:
         raise CommandError("no terminal to ask for confirmation: use --yes")
     if not yes and not click.confirm(f"Delete {user.username!r} with their notes and sessions?"):
         raise CommandError("not deleted")
-    accounts.delete_user(user)
+    accounts.delete_user(user, origin=CLI)
     click.echo(f"deleted {user.username!r}")

@@ -4,13 +4,16 @@ Two independent counters (``LOGIN_RATE_LIMIT``, in the ``limits`` library's synt
 more windows). A check first asks both counters: while either is over its limit, even the
 right password gets 429. Only a failed check adds to them. Counters live in memory, one set
 per process, or in Redis when ``REDIS_URL`` is set, shared by every process. The counters
-belong to the app (``app.extensions``); services call ``check`` and ``record_failure``.
+belong to the app (``app.extensions``); services call ``check`` before a secret is verified
+and ``refuse_wrong_secret`` when it is wrong, the one way a wrong secret is answered.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, NoReturn
 
 from flask import Flask, current_app
 from limits import RateLimitItem, parse_many
@@ -19,7 +22,9 @@ from limits.storage import Storage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
 
 from api.audit_writer import audit
-from api.errors import TooManyAttempts, Unavailable
+from api.database import db
+from api.errors import ServiceError, TooManyAttempts, Unavailable
+from api.origin import Origin
 
 # A Redis that does not answer must not hold up a login for long, and its errors arrive
 # wrapped in StorageError whatever the client library raised.
@@ -49,42 +54,50 @@ class FailedAttempts:
             Counter("username", username_key or INVALID_USERNAME_KEY),
         ]
 
-    def check(self, address: str, username_key: str | None) -> None:
+    def check(self, origin: Origin, username_key: str | None) -> None:
         """Raise TooManyAttempts while either counter is over a limit."""
-        for counter in self._counters(address, username_key):
+        for counter in self._counters(origin.address, username_key):
             spent = [
                 limit
                 for limit in self.limits
-                if not self._guarded(self.strategy.test, limit, counter, default=True)
+                if not self._guarded(self.strategy.test, limit, counter, origin)
             ]
             if spent:
-                self._refuse(spent, counter)
+                self._refuse(spent, counter, origin)
 
-    def record_failure(self, address: str, username_key: str | None) -> None:
+    def record_failure(self, origin: Origin, username_key: str | None) -> None:
         """Count one failed attempt on both counters."""
-        for counter in self._counters(address, username_key):
+        for counter in self._counters(origin.address, username_key):
             for limit in self.limits:
-                self._guarded(self.strategy.hit, limit, counter, default=True)
+                self._guarded(self.strategy.hit, limit, counter, origin)
 
-    def _guarded(self, operation, limit: RateLimitItem, counter: Counter, default: bool) -> bool:
+    def _guarded(self, operation, limit: RateLimitItem, counter: Counter, origin: Origin) -> bool:
+        """Run ``operation`` on the counter; a store that fails answers True (not over)."""
         try:
             return operation(limit, self.prefix, counter.name, counter.key)
         except StorageError as error:
-            self._storage_failed(error)
-            return default
+            self._storage_failed(error, origin)
+            return True
 
-    def _storage_failed(self, error: StorageError) -> None:
+    def _storage_failed(self, error: StorageError, origin: Origin) -> None:
         """Fail open (audit and go on, without limits) or closed (503), as configured."""
         cause = f"{type(error.storage_error).__name__}: {error.storage_error}"[:200]
         failing = "open" if self.fail_open else "closed"
-        audit("rate_limit_storage", "unavailable", refused=True, failing=failing, error=cause)
+        audit(
+            "rate_limit_storage",
+            "unavailable",
+            origin=origin,
+            refused=True,
+            failing=failing,
+            error=cause,
+        )
         if not self.fail_open:
             raise Unavailable(
                 "login is unavailable: the rate-limit store does not answer",
                 headers={"Retry-After": "5"},
             ) from None
 
-    def _refuse(self, spent: list[RateLimitItem], counter: Counter) -> None:
+    def _refuse(self, spent: list[RateLimitItem], counter: Counter, origin: Origin) -> None:
         """Audit the refusal and raise, telling the longest wait of the spent limits."""
         resets = [
             self.strategy.get_window_stats(limit, self.prefix, counter.name, counter.key).reset_time
@@ -95,6 +108,7 @@ class FailedAttempts:
         audit(
             "rate_limited",
             "refused",
+            origin=origin,
             refused=True,
             limit=str(spent[0]),
             counter=counter.name,
@@ -108,14 +122,40 @@ def counters() -> FailedAttempts:
     return current_app.extensions["tessera.attempts"]
 
 
-def check(address: str, username_key: str | None) -> None:
-    """Raise TooManyAttempts while the address or the username is over its limit."""
-    counters().check(address, username_key)
+def check(origin: Origin, username_key: str | None) -> None:
+    """Raise TooManyAttempts while the origin's address or the username is over its limit."""
+    counters().check(origin, username_key)
 
 
-def record_failure(address: str, username_key: str | None) -> None:
-    """Count a wrong password or code from ``address`` for ``username_key``."""
-    counters().record_failure(address, username_key)
+def refuse_wrong_secret(
+    origin: Origin,
+    username_key: str | None,
+    refusal: ServiceError,
+    event: str,
+    *,
+    user_id: int | None = None,
+    session_id: str | None = None,
+    change: Callable[[], Any] | None = None,
+    **fields: Any,
+) -> NoReturn:
+    """Answer a wrong password or code: every one counts, every one is recorded.
+
+    The use case has only read, or made a compare-and-swap that changed nothing but whose
+    UPDATE may hold SQLite's write lock: its transaction is rolled back first. The failure
+    counts for the origin's address and the username; then ``event`` is recorded as a
+    failure, at once, or with ``change`` (what the refusal itself writes, as a challenge
+    counts its wrong codes) in one commit; then ``refusal`` is raised.
+    """
+    db.session.rollback()
+    counters().record_failure(origin, username_key)
+    columns = {"origin": origin, "user_id": user_id, "session_id": session_id}
+    if change is None:
+        audit(event, "failure", refused=True, **columns, **fields)
+    else:
+        change()
+        audit(event, "failure", **columns, **fields)
+        db.session.commit()
+    raise refusal
 
 
 def init_app(app: Flask) -> None:

@@ -1,21 +1,19 @@
-"""Who is asking: the client's address and user agent, as far as they can be trusted."""
+"""Who is asking: the client's address and user agent, as far as they can be trusted, and the
+``Origin`` a view hands to the use case it calls."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from api.origin import Origin
+
+if TYPE_CHECKING:
+    from api.security import Principal
+
 USER_AGENT_LENGTH = 255  # what the database keeps
-
-
-@dataclass(frozen=True, slots=True)
-class Client:
-    """The request's origin, as plain values a service can take."""
-
-    address: str
-    user_agent: str
 
 
 def client_address() -> str:
@@ -32,9 +30,15 @@ def user_agent() -> str:
     return request.headers.get("User-Agent", "")[:USER_AGENT_LENGTH].replace("\x00", "\ufffd")
 
 
-def current_client() -> Client:
-    """Return the address and user agent of the request being served."""
-    return Client(client_address(), user_agent())
+def request_origin(user: Principal | None = None) -> Origin:
+    """Return where the request being served comes from, acting as ``user``.
+
+    A guarded view passes ``current_user``, whom its guard has authenticated. A view anyone
+    may call passes no one: its events have no actor, and asking Flask-Login there would make
+    it check whatever token came along, which such a view never needed.
+    """
+    actor_id = user.id if user is not None and user.is_authenticated else None
+    return Origin(client_address(), user_agent(), actor_id)
 
 
 def init_app(app: Flask) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from api.credentials import usernames
 from api.credentials.one_time_codes import (
     CODE_PATTERN,
     RECOVERY_CODE_PATTERN,
@@ -16,8 +17,8 @@ from api.credentials.one_time_codes import (
 )
 from api.credentials.passwords import MAX_PASSWORD_LENGTH
 
-USERNAME_PATTERN = r"^[A-Za-z0-9._-]{3,64}$"
-USERNAME_RULE = "Must be 3 to 64 letters, digits, '.', '_' or '-'."
+# Anchored, as JSON Schema reads a pattern, for the OpenAPI document and the validator alike.
+USERNAME_PATTERN = f"^{usernames.PATTERN}$"
 _UTC_TIME = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?"
     r"([Zz]|[+-][0-9]{2}:[0-9]{2})"
@@ -88,10 +89,11 @@ class UTCTime(fields.AwareDateTime):
 
 
 class Username(fields.String):
-    """A username being set: the characters the contract allows."""
+    """A username being set: the characters the contract allows (``credentials.usernames``)."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(validate=validate.Regexp(USERNAME_PATTERN, error=USERNAME_RULE), **kwargs)
+        rule = validate.Regexp(USERNAME_PATTERN, error=usernames.FIELD_MESSAGE)
+        super().__init__(validate=rule, **kwargs)
 
 
 class Password(fields.String):

@@ -24,18 +24,18 @@ from flask_smorest import Api
 from werkzeug.routing import Rule
 
 from api import __version__
+from api.credentials import scopes
 from api.credentials.passwords import MAX_PASSWORD_LENGTH
-from api.credentials.scopes import DESCRIPTIONS
-from api.errors import ProblemSchema
+from api.errors import PROBLEM_JSON, ProblemSchema, too_large_detail
 from api.http.blueprint import declared_errors
 from api.http.fields import NewPassword, PartialUpdateSchema, TokenLifetime
 from api.security import access_of
 
 BEARER = "bearerAuth"
-PROBLEM_JSON = "application/problem+json"
 # The JSON parser refuses U+0000 in any string of a body (see ``json_body.py``).
 NO_NUL = "^[^\\u0000]*$"
 
+# The 413 is described in ``init_spec``, from the configured limit.
 _ERROR_DESCRIPTIONS = {
     400: "The body is not JSON, not a JSON object, or holds a NUL character.",
     401: (
@@ -49,7 +49,6 @@ _ERROR_DESCRIPTIONS = {
     ),
     404: "No such resource, or not the caller's.",
     409: "The change conflicts with the current state.",
-    413: "The body is larger than 1 MiB.",
     415: "The body is not application/json.",
     422: "The body or query has invalid fields; `errors` says which.",
     429: "Too many failed password or code checks; retry after `Retry-After` seconds.",
@@ -120,12 +119,14 @@ class CompleteDocument(BasePlugin):
                     "The `access_token` from `POST /login` or `POST /refresh`, or a personal "
                     "access token from `POST /tokens`. Each operation names the scope it "
                     "needs in `x-required-scope`; the scopes:\n\n"
-                    + "\n".join(f"- `{name}`: {text}" for name, text in DESCRIPTIONS.items())
+                    + "\n".join(f"- `{s.name}`: {s.description}" for s in scopes.declared())
                 ),
             },
         )
         spec.components.schema("Problem", schema=ProblemSchema)
-        for status, description in _ERROR_DESCRIPTIONS.items():
+        too_large = too_large_detail(self.app.config["MAX_CONTENT_LENGTH"])
+        descriptions = {**_ERROR_DESCRIPTIONS, 413: too_large}
+        for status, description in sorted(descriptions.items()):
             response = {
                 "description": description,
                 "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
@@ -249,7 +250,7 @@ def init_app(app: Flask) -> Api:
             "info": {
                 "description": (
                     "Bearer-token JSON API. Every error is an RFC 9457 problem document "
-                    "(`application/problem+json`)."
+                    f"(`{PROBLEM_JSON}`)."
                 )
             }
         },

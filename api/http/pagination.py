@@ -1,22 +1,19 @@
-"""Pages of lists: the query arguments, one page of rows, and the page's schema.
+"""Pages of lists: the query arguments and the page's schema.
 
-Every list answers ``{"items", "page", "per_page", "total"}`` for ``?page=&per_page=``.
+Every list answers ``{"items", "page", "per_page", "total"}`` for ``?page=&per_page=``; the
+page itself is the use case's (``api.services.pages``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from marshmallow import Schema, fields, validate
-from sqlalchemy import Select, func
 
-from api.database import db
 from api.http.dumping import plain_dumper
 
 MAX_PAGE = 1_000_000
 MAX_PER_PAGE = 100
-T = TypeVar("T")
 
 
 class PaginationSchema(Schema):
@@ -24,28 +21,6 @@ class PaginationSchema(Schema):
 
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=MAX_PAGE))
     per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=MAX_PER_PAGE))
-
-
-@dataclass(frozen=True)
-class Page(Generic[T]):
-    items: list[T]
-    page: int
-    per_page: int
-    total: int
-
-
-def paginate(query: Select[Any], page: int, per_page: int) -> Page[Any]:
-    """Run ``query`` for one page and count all its rows: two statements whatever the size.
-
-    ``query`` selects one entity, with no DISTINCT, GROUP BY or LIMIT of its own. The count
-    keeps its FROM and WHERE and selects ``count(*)`` in place of the columns, so an index on
-    the filtered columns answers it without reading a single row (a count over a subquery of
-    every column made SQLite read each row first: 10,000 notes cost a millisecond).
-    """
-    count = query.with_only_columns(func.count(), maintain_column_froms=True).order_by(None)
-    total = db.session.scalar(count)
-    items = list(db.session.scalars(query.limit(per_page).offset((page - 1) * per_page)))
-    return Page(items, page, per_page, total or 0)
 
 
 def page_of(item_schema: type[Schema]) -> type[Schema]:

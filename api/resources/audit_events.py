@@ -4,14 +4,16 @@ user's events for admins, with filters. Both answer pages of one schema, which t
 
 from __future__ import annotations
 
+from flask_login import current_user
 from marshmallow import Schema, fields, validate
 
-from api.credentials.scopes import ACCOUNT, USERS_READ
+from api.credentials.scopes import ACCOUNT
 from api.http.fields import UTCTime
 from api.http.pagination import PaginationSchema, page_of
 from api.http.routing import MAX_ID
 from api.resources import blp
-from api.security import caller, requires
+from api.resources.users import USERS_READ
+from api.security import requires
 from api.services import audit_events
 
 # Events are named in lower case with underscores (``login``, ``refresh_reuse``).
@@ -52,7 +54,7 @@ class AuditQuerySchema(PaginationSchema):
 @blp.response(200, AuditEventPageSchema)
 def list_events(pagination):
     """List the security events of the caller's account, newest first."""
-    return audit_events.user_events(caller().id, pagination["page"], pagination["per_page"])
+    return audit_events.user_events(current_user.id, pagination["page"], pagination["per_page"])
 
 
 @blp.route("/audit", methods=["GET"])

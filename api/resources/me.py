@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from flask_login import current_user
 from marshmallow import Schema, fields
 
 from api.http.dumping import dumped_plainly
 from api.resources import blp
-from api.security import caller, requires
+from api.security import requires
 
 
 @dumped_plainly
@@ -25,4 +26,4 @@ class MeSchema(Schema):
 @blp.response(200, MeSchema)
 def get_me():
     """Return the caller's account."""
-    return caller()
+    return current_user._get_current_object()  # the Principal itself, for the plain dump

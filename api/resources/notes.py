@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 from flask import url_for
+from flask_login import current_user
 from marshmallow import Schema, fields, validate
 
-from api.credentials.scopes import NOTES_READ, NOTES_WRITE
+from api.credentials import scopes
 from api.http.dumping import dumped_plainly
 from api.http.fields import PartialUpdateSchema
 from api.http.pagination import PaginationSchema, page_of
 from api.resources import blp
-from api.security import caller, requires
+from api.security import requires
 from api.services import notes
+
+NOTES_READ = scopes.declare(
+    "notes:read", "Read the caller's notes.", holders=scopes.EVERY_USER, personal=True
+)
+NOTES_WRITE = scopes.declare(
+    "notes:write",
+    "Create, change and delete the caller's notes.",
+    holders=scopes.EVERY_USER,
+    personal=True,
+)
 
 TITLE = validate.Length(min=1, max=200)
 BODY = validate.Length(max=10_000)
@@ -40,7 +51,7 @@ NotePageSchema = page_of(NoteSchema)
 @blp.response(200, NotePageSchema)
 def list_notes(pagination):
     """List the caller's notes, newest first."""
-    return notes.list_notes(caller().id, pagination["page"], pagination["per_page"])
+    return notes.list_notes(current_user.id, pagination["page"], pagination["per_page"])
 
 
 @blp.route("/notes", methods=["POST"])
@@ -49,7 +60,7 @@ def list_notes(pagination):
 @blp.response(201, NoteSchema)
 def create_note(body):
     """Create a note."""
-    note = notes.create_note(caller().id, body["title"], body["body"])
+    note = notes.create_note(current_user.id, body["title"], body["body"])
     return note, 201, {"Location": url_for("resources.get_note", note_id=note.id)}
 
 
@@ -58,7 +69,7 @@ def create_note(body):
 @blp.response(200, NoteSchema)
 def get_note(note_id):
     """Return one of the caller's notes."""
-    return notes.get_note(caller().id, note_id)
+    return notes.get_note(current_user.id, note_id)
 
 
 @blp.route("/notes/<id:note_id>", methods=["PATCH"])
@@ -67,7 +78,7 @@ def get_note(note_id):
 @blp.response(200, NoteSchema)
 def update_note(changes, note_id):
     """Change the title or body of one of the caller's notes."""
-    return notes.update_note(caller().id, note_id, changes)
+    return notes.update_note(current_user.id, note_id, changes)
 
 
 @blp.route("/notes/<id:note_id>", methods=["DELETE"])
@@ -75,4 +86,4 @@ def update_note(changes, note_id):
 @blp.response(204)
 def delete_note(note_id):
     """Delete one of the caller's notes."""
-    notes.delete_note(caller().id, note_id)
+    notes.delete_note(current_user.id, note_id)

@@ -3,15 +3,30 @@
 from __future__ import annotations
 
 from flask import url_for
+from flask_login import current_user
 from marshmallow import Schema, fields
 
-from api.credentials.scopes import USERS_READ, USERS_WRITE
+from api.credentials import scopes
 from api.http.blueprint import raises
+from api.http.client_info import request_origin
 from api.http.fields import NewPassword, PartialUpdateSchema, StrictBoolean, Username
 from api.http.pagination import PaginationSchema, page_of
 from api.resources import blp
 from api.security import requires
 from api.services import accounts
+
+USERS_READ = scopes.declare(
+    "users:read",
+    "List and read user accounts (admins).",
+    holders=scopes.ADMINS,
+    personal=True,
+)
+USERS_WRITE = scopes.declare(
+    "users:write",
+    "Create, change and delete user accounts (admins).",
+    holders=scopes.ADMINS,
+    personal=True,
+)
 
 
 class UserSchema(Schema):
@@ -50,7 +65,9 @@ def list_users(pagination):
 @blp.response(201, UserSchema)
 def create_user(body):
     """Create a user (admins only); a taken name is 409."""
-    user = accounts.create_user(body["username"], body["password"], body["is_admin"])
+    user = accounts.create_user(
+        body["username"], body["password"], body["is_admin"], origin=request_origin(current_user)
+    )
     return user, 201, {"Location": url_for("resources.list_users")}
 
 
@@ -69,7 +86,8 @@ def get_user(user_id):
 @blp.response(200, UserSchema)
 def update_user(changes, user_id):
     """Activate, deactivate, promote, demote or set the password of a user (admins only)."""
-    return accounts.update_user(accounts.user_by_id(user_id), changes)
+    user = accounts.user_by_id(user_id)
+    return accounts.update_user(user, changes, origin=request_origin(current_user))
 
 
 @blp.route("/users/<id:user_id>", methods=["DELETE"])
@@ -78,4 +96,4 @@ def update_user(changes, user_id):
 @blp.response(204)
 def delete_user(user_id):
     """Delete a user with their notes and sessions (admins only)."""
-    accounts.delete_user(accounts.user_by_id(user_id))
+    accounts.delete_user(accounts.user_by_id(user_id), origin=request_origin(current_user))

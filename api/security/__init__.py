@@ -1,10 +1,14 @@
-"""Who is calling and what they may do.
+"""Who is calling and what they may do: Flask-Login, narrowed to bearer tokens.
 
-Bearer tokens are the only way in: no cookie session, no remember-me cookie (``cookies``). One
-Flask-Login request loader (``loader``) checks a token's form, signature, expiry and kind
-without the database, then loads the user with the login session (an access token) or with
-the personal access token's row (a PAT) in one statement. Views say what they need with
-``requires`` (``guards``): the scope, and whether the login must be fresh.
+Flask-Login does the plumbing: its ``request_loader`` (``loader.load_principal``) turns the
+request into a ``Principal``, ``login_required`` refuses a request that is no one through its
+``unauthorized_handler`` (``loader.unauthorized``: 401 with the RFC 6750 challenge), and views
+read the caller as ``current_user``; nothing below a view does (use cases take ids and an
+``Origin``). Tessera adds: bearer tokens only, no cookie session and no remember-me cookie
+(``cookies``); a loader that checks a token without the database, then reads the user with its
+session or personal access token in one statement; and ``requires`` (``guards``), which refuses
+a token that cannot authenticate before Flask-Login's cookie work, then asks for the view's
+scope and, if it says so, a fresh login.
 """
 
 from __future__ import annotations
@@ -17,7 +21,6 @@ from api.security.cookies import CookielessRequest, IgnoreCookies, NoSessionInte
 from api.security.guards import (
     Access,
     access_of,
-    caller,
     insufficient_scope,
     is_fresh,
     requires,
@@ -33,7 +36,6 @@ __all__ = [
     "Principal",
     "access_of",
     "bearer_token",
-    "caller",
     "init_app",
     "insufficient_scope",
     "is_fresh",

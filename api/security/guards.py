@@ -12,8 +12,8 @@ from datetime import datetime, timedelta
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import current_app, g, request
-from flask_login import login_required
+from flask import current_app, request
+from flask_login import current_user, login_required
 from flask_login.config import EXEMPT_METHODS
 
 from api.credentials import scopes
@@ -23,11 +23,6 @@ from api.models import utcnow
 from api.security.loader import Principal, bearer_claims
 
 View = TypeVar("View", bound=Callable[..., Any])
-
-
-def caller() -> Principal | None:
-    """Return who the request authenticated as, if a guard has checked; never loads anyone."""
-    return g.get("principal")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,15 +50,15 @@ def requires(scope: str | None = None, *, fresh: bool = False) -> Callable[[View
     exemptions are Flask-Login's (``OPTIONS``, ``LOGIN_DISABLED``); the claims are checked once
     a request, and the loader reuses them.
     """
-    if scope is not None and scope not in scopes.ALL:
+    if scope is not None and scope not in scopes.known():
         raise ValueError(f"unknown scope {scope!r}")
     access = Access(scope, fresh)
 
     def decorate(view: View) -> View:
         @wraps(view)
         def checked(*args: Any, **kwargs: Any) -> Any:
-            principal = caller()
-            if principal is None:  # only if someone set Flask-Login's LOGIN_DISABLED
+            principal = current_user._get_current_object()  # once: each read is a lookup
+            if not principal.is_authenticated:  # only with Flask-Login's LOGIN_DISABLED set
                 return current_app.login_manager.unauthorized()
             if access.scope is not None and access.scope not in principal.scopes:
                 raise insufficient_scope(principal, access.scope)
@@ -91,7 +86,7 @@ def requires(scope: str | None = None, *, fresh: bool = False) -> Callable[[View
 
 def insufficient_scope(principal: Principal, scope: str) -> Forbidden:
     """The 403 for a valid token without ``scope`` (RFC 6750, section 3.1)."""
-    if scope in scopes.ADMIN and not principal.is_admin:
+    if scopes.for_admins_only(scope) and not principal.is_admin:
         detail = "admin rights required"
     else:
         detail = f"this token does not carry the {scope} scope"

@@ -191,11 +191,8 @@ def load_principal(request: Request) -> Principal | None:
         return None
     check: BearerCheck = current_app.extensions[EXTENSION]
     if isinstance(claims, signed_tokens.PersonalClaims):
-        principal = _load_personal(check, claims)
-    else:
-        principal = _load_session(check, claims)
-    g.principal = principal
-    return principal
+        return _load_personal(check, claims)
+    return _load_session(check, claims)
 
 
 def _load_session(check: BearerCheck, claims: signed_tokens.Claims) -> Principal | None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -11,21 +9,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import ObjectDeletedError
 
 from api.audit_writer import audit
-from api.credentials import passwords
+from api.credentials import passwords, usernames
+from api.credentials.usernames import normalize_username
 from api.database import db
 from api.errors import Conflict, Invalid, NotFound
-from api.http.pagination import Page, paginate
 from api.models import User
+from api.origin import Origin
+from api.services.pages import Page, paginate
 from api.services.personal_access_tokens import revoke_personal_tokens
-from api.services.revocation import revoke_sessions
-
-_USERNAME = re.compile(r"[A-Za-z0-9._-]{3,64}")
-
-
-def normalize_username(username: str) -> str | None:
-    """Return ``username`` in canonical form (Unicode NFKC), or None if it cannot be one."""
-    username = unicodedata.normalize("NFKC", username)
-    return username if _USERNAME.fullmatch(username) else None
+from api.services.sessions import revoke_sessions
 
 
 def username_key(username: str) -> str | None:
@@ -57,14 +49,11 @@ def check_new_password(password: str, username: str, field: str = "password") ->
         raise Invalid(f"password refused: {problems[0]}", {field: problems})
 
 
-def create_user(username: str, password: str, is_admin: bool = False) -> User:
+def create_user(username: str, password: str, is_admin: bool = False, *, origin: Origin) -> User:
     """Create a user; raise Invalid for a bad name or password, Conflict for a taken name."""
     normalized = normalize_username(username)
     if normalized is None:
-        raise Invalid(
-            "username must be 3 to 64 letters, digits, '.', '_' or '-'",
-            {"username": ["Must be 3 to 64 letters, digits, '.', '_' or '-'."]},
-        )
+        raise Invalid(usernames.DETAIL, {"username": [usernames.FIELD_MESSAGE]})
     check_new_password(password, normalized)
     key = normalized.lower()
     if db.session.scalar(select(User.id).where(User.username_key == key)) is not None:
@@ -78,7 +67,9 @@ def create_user(username: str, password: str, is_admin: bool = False) -> User:
     db.session.add(user)
     try:
         db.session.flush()  # for the id the event names
-        audit("user_created", user_id=user.id, username=normalized, is_admin=is_admin)
+        audit(
+            "user_created", origin=origin, user_id=user.id, username=normalized, is_admin=is_admin
+        )
         db.session.commit()
     except IntegrityError:
         # Another request took the name between our check and our insert.
@@ -143,7 +134,7 @@ def _refuse_losing_last_admin(user: User, change: str) -> None:
         raise Conflict(f"cannot {change} {user.username!r}: they are the last active admin")
 
 
-def update_user(user: User, changes: dict[str, Any]) -> User:
+def update_user(user: User, changes: dict[str, Any], *, origin: Origin) -> User:
     """Apply admin changes (``is_active``, ``is_admin``, ``password``) in one transaction.
 
     Deactivating a user or setting their password ends all their sessions; deactivating
@@ -167,6 +158,7 @@ def update_user(user: User, changes: dict[str, Any]) -> User:
         tokens_ended = revoke_personal_tokens(user.id)
     audit(
         "user_changed",
+        origin=origin,
         user_id=user.id,
         fields=sorted(changes),
         sessions_ended=revoked,
@@ -176,13 +168,13 @@ def update_user(user: User, changes: dict[str, Any]) -> User:
     return user
 
 
-def delete_user(user: User) -> None:
+def delete_user(user: User, *, origin: Origin) -> None:
     """Delete ``user`` with their notes, sessions and personal access tokens, in one
     transaction; their events stay.
 
     The event keeps the username: once the user is gone, nothing else says whose id it was.
     """
     _refuse_losing_last_admin(user, "delete")
-    audit("user_deleted", user_id=user.id, username=user.username)
+    audit("user_deleted", origin=origin, user_id=user.id, username=user.username)
     db.session.delete(user)
     db.session.commit()

@@ -10,8 +10,9 @@ from sqlalchemy import ColumnElement, Row, select
 from api.audit_writer import audit
 from api.database import db
 from api.errors import Invalid
-from api.http.pagination import Page, paginate
 from api.models import AuditEvent, utcnow
+from api.origin import Origin
+from api.services.pages import Page, paginate
 
 # Rows the CLI's listing holds in memory at once, however long the trail.
 _STREAM_BATCH = 1000
@@ -80,7 +81,7 @@ def all_events(
         yield from connection.execute(query)
 
 
-def prune_events(older_than_days: int) -> int:
+def prune_events(older_than_days: int, *, origin: Origin) -> int:
     """Delete the events older than that many days; return how many. The pruning is an event."""
     if older_than_days < 1:
         raise Invalid("events can be pruned only when at least one day old")
@@ -91,6 +92,6 @@ def prune_events(older_than_days: int) -> int:
     else:
         events = AuditEvent.__table__
         deleted = db.session.execute(events.delete().where(events.c.time < cutoff)).rowcount
-    audit("audit_pruned", events_deleted=deleted, older_than_days=older_than_days)
+    audit("audit_pruned", origin=origin, events_deleted=deleted, older_than_days=older_than_days)
     db.session.commit()
     return deleted

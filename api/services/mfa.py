@@ -20,9 +20,9 @@ from api.audit_writer import audit
 from api.credentials import failed_attempts, one_time_codes, secret_box, signed_tokens
 from api.database import db
 from api.errors import Conflict, Invalid, InvalidCredentials, NotFound
-from api.http.client_info import Client
 from api.models import MfaChallenge, RecoveryCode, User, utcnow
-from api.services.revocation import revoke_sessions
+from api.origin import Origin
+from api.services.sessions import revoke_sessions
 
 # Wrong codes that spend a login's challenge: its mfa_token then works no more.
 MAX_CHALLENGE_FAILURES = 5
@@ -72,7 +72,7 @@ def codes_left(user_id: int) -> int:
     )
 
 
-def start_enrolment(user_id: int, session_id: str) -> Enrolment:
+def start_enrolment(user_id: int, session_id: str, *, origin: Origin) -> Enrolment:
     """Make a new TOTP secret, pending until a code confirms it; replace any pending one."""
     user = _user(user_id)
     if user.mfa_enabled:
@@ -80,12 +80,12 @@ def start_enrolment(user_id: int, session_id: str) -> Enrolment:
     secret = one_time_codes.new_secret()
     user.totp_pending_secret = secret_box.box().encrypt(secret)
     uri = one_time_codes.provisioning_uri(secret, user.username, current_app.config["MFA_ISSUER"])
-    audit("mfa_enrolment_started", user_id=user_id, session_id=session_id)
+    audit("mfa_enrolment_started", origin=origin, user_id=user_id, session_id=session_id)
     db.session.commit()
     return Enrolment(secret, uri, one_time_codes.qr_svg(uri))
 
 
-def confirm_enrolment(user_id: int, session_id: str, code: str, client: Client) -> list[str]:
+def confirm_enrolment(user_id: int, session_id: str, code: str, *, origin: Origin) -> list[str]:
     """Turn TOTP on with a code of the pending secret; end every other session of the user.
 
     Return the new recovery codes, which are shown once. A wrong code is a failed attempt.
@@ -95,18 +95,29 @@ def confirm_enrolment(user_id: int, session_id: str, code: str, client: Client) 
         raise Conflict("TOTP is already on")
     if user.totp_pending_secret is None:
         raise Conflict("no enrolment to confirm: start one with POST /mfa/totp")
-    failed_attempts.check(client.address, user.username_key)
+    failed_attempts.check(origin, user.username_key)
     secret = secret_box.box().decrypt(user.totp_pending_secret)
     step = one_time_codes.accepted_step(secret, code, utcnow().timestamp(), None)
     if step is None:
-        failed_attempts.record_failure(client.address, user.username_key)
-        audit("mfa_enabled", "failure", user_id=user_id, session_id=session_id, refused=True)
-        raise Invalid("wrong code", {"code": ["Wrong code: not the authenticator's current one."]})
+        failed_attempts.refuse_wrong_secret(
+            origin,
+            user.username_key,
+            Invalid("wrong code", {"code": ["Wrong code: not the authenticator's current one."]}),
+            "mfa_enabled",
+            user_id=user_id,
+            session_id=session_id,
+        )
     user.totp_secret, user.totp_pending_secret = user.totp_pending_secret, None
     user.totp_last_step = step
     codes = _replace_recovery_codes(user_id)
     ended = revoke_sessions(user_id, keep_session_id=session_id)
-    audit("mfa_enabled", user_id=user_id, session_id=session_id, sessions_ended=ended)
+    audit(
+        "mfa_enabled",
+        origin=origin,
+        user_id=user_id,
+        session_id=session_id,
+        sessions_ended=ended,
+    )
     db.session.commit()
     return codes
 
@@ -140,26 +151,26 @@ def _turn_off(user_id: int) -> None:
     )
 
 
-def disable_totp(user_id: int, session_id: str) -> None:
+def disable_totp(user_id: int, session_id: str, *, origin: Origin) -> None:
     """Turn TOTP and the recovery codes off; the next login asks for the password alone."""
     if not _user(user_id).mfa_enabled:
         raise Conflict("TOTP is not on")
     _turn_off(user_id)
-    audit("mfa_disabled", user_id=user_id, session_id=session_id)
+    audit("mfa_disabled", origin=origin, user_id=user_id, session_id=session_id)
     db.session.commit()
 
 
-def regenerate_recovery_codes(user_id: int, session_id: str) -> list[str]:
+def regenerate_recovery_codes(user_id: int, session_id: str, *, origin: Origin) -> list[str]:
     """Replace the user's recovery codes; the old ones stop working. Return the new ones."""
     if not _user(user_id).mfa_enabled:
         raise Conflict("TOTP is not on: recovery codes come with it")
     codes = _replace_recovery_codes(user_id)
-    audit("recovery_codes_regenerated", user_id=user_id, session_id=session_id)
+    audit("recovery_codes_regenerated", origin=origin, user_id=user_id, session_id=session_id)
     db.session.commit()
     return codes
 
 
-def reset(user_id: int) -> int:
+def reset(user_id: int, *, origin: Origin) -> int:
     """Turn a user's TOTP off and end their sessions (the CLI's ``users mfa-reset``).
 
     Return how many sessions ended. Their personal access tokens stay (``users revoke``).
@@ -168,7 +179,7 @@ def reset(user_id: int) -> int:
         raise NotFound("no such user")
     _turn_off(user_id)
     ended = revoke_sessions(user_id)
-    audit("mfa_reset", user_id=user_id, sessions_ended=ended)
+    audit("mfa_reset", origin=origin, user_id=user_id, sessions_ended=ended)
     db.session.commit()
     return ended
 
@@ -241,21 +252,3 @@ def check_second_factor(
         .execution_options(synchronize_session=False)
     ).rowcount
     return TOTP if claimed == 1 else None
-
-
-def reencrypt_secrets(box: secret_box.SecretBox) -> int:
-    """Encrypt every stored TOTP secret again with ``box``'s newest key, in the current
-    transaction (the caller commits); return how many secrets."""
-    count = 0
-    for user in db.session.scalars(
-        select(User).where(
-            or_(User.totp_secret.is_not(None), User.totp_pending_secret.is_not(None))
-        )
-    ):
-        if user.totp_secret is not None:
-            user.totp_secret = box.rotate(user.totp_secret)
-            count += 1
-        if user.totp_pending_secret is not None:
-            user.totp_pending_secret = box.rotate(user.totp_pending_secret)
-            count += 1
-    return count

@@ -8,8 +8,8 @@ from sqlalchemy import RowMapping, bindparam, select, update
 
 from api.database import db
 from api.errors import NotFound
-from api.http.pagination import Page
 from api.models import Note, User, utcnow
+from api.services.pages import Page
 
 # Listing notes is the busiest read after the token check, so its statement is built once,
 # from the tables rather than the mapped classes, and run as plain Core: no ORM session to open

@@ -16,8 +16,9 @@ from api.audit_writer import audit, clip
 from api.credentials import scopes, signed_tokens
 from api.database import db
 from api.errors import Invalid, NotFound
-from api.http.pagination import Page, paginate
 from api.models import PersonalToken, User, utcnow
+from api.origin import Origin
+from api.services.pages import Page, paginate
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,12 @@ def _allowed(user: User, asked: list[str]) -> frozenset[str]:
 
 
 def create_personal_token(
-    user_id: int, name: str, asked_scopes: list[str], expires_in: int | None = None
+    user_id: int,
+    name: str,
+    asked_scopes: list[str],
+    expires_in: int | None = None,
+    *,
+    origin: Origin,
 ) -> CreatedToken:
     """Make a personal access token for the user; raise Invalid for scopes or a lifetime the
     user may not have: ``notes:*`` for anyone, ``users:*`` for admins only."""
@@ -92,6 +98,7 @@ def create_personal_token(
     token = codec.issue(signed_tokens.PERSONAL, claims)
     audit(
         "personal_token_created",
+        origin=origin,
         user_id=user_id,
         token_id=record.id,
         name=clip(name),
@@ -122,17 +129,17 @@ def get_personal_token(user_id: int, token_id: int) -> PersonalToken:
     return record
 
 
-def delete_personal_token(user_id: int, token_id: int) -> None:
+def delete_personal_token(user_id: int, token_id: int, *, origin: Origin) -> None:
     """End one of the user's tokens at once; another user's, or an ended one, is NotFound."""
-    _end(token_id, user_id=user_id)
+    _end(token_id, origin, user_id=user_id)
 
 
-def revoke_personal_token(token_id: int) -> PersonalToken:
+def revoke_personal_token(token_id: int, *, origin: Origin) -> PersonalToken:
     """End any user's live token (the administrator's CLI); return its record."""
-    return _end(token_id)
+    return _end(token_id, origin)
 
 
-def _end(token_id: int, user_id: int | None = None) -> PersonalToken:
+def _end(token_id: int, origin: Origin, user_id: int | None = None) -> PersonalToken:
     record = db.session.scalar(_live(select(PersonalToken)).where(PersonalToken.id == token_id))
     if record is None or (user_id is not None and record.user_id != user_id):
         raise NotFound("no such personal access token")
@@ -145,7 +152,7 @@ def _end(token_id: int, user_id: int | None = None) -> PersonalToken:
     if ended != 1:
         db.session.rollback()
         raise NotFound("no such personal access token")
-    audit("personal_token_revoked", user_id=record.user_id, token_id=record.id)
+    audit("personal_token_revoked", origin=origin, user_id=record.user_id, token_id=record.id)
     db.session.commit()
     return record
 

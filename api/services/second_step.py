@@ -14,8 +14,8 @@ from api.audit_writer import audit
 from api.credentials import failed_attempts, passwords, signed_tokens
 from api.database import db
 from api.errors import Forbidden, Invalid, InvalidCredentials
-from api.http.client_info import Client
 from api.models import LoginSession, MfaChallenge, User, utcnow
+from api.origin import Origin
 from api.services import mfa
 from api.services.sessions import TokenPair, open_session, token_pair
 
@@ -28,7 +28,7 @@ class InvalidMfaToken(InvalidCredentials):
 
 
 def complete_login(
-    mfa_token: str, code: str | None, recovery_code: str | None, client: Client
+    mfa_token: str, code: str | None, recovery_code: str | None, *, origin: Origin
 ) -> TokenPair:
     """Finish a login with the second factor: a TOTP code or a recovery code.
 
@@ -39,7 +39,7 @@ def complete_login(
     try:
         claims = signed_tokens.codec().verify(signed_tokens.MFA, mfa_token)
     except signed_tokens.TokenError as exc:
-        audit("mfa_challenge", "failure", refused=True, reason=exc.reason)
+        audit("mfa_challenge", "failure", origin=origin, refused=True, reason=exc.reason)
         raise InvalidMfaToken(exc.reason) from None
     now = utcnow()
     row = db.session.execute(
@@ -49,23 +49,32 @@ def complete_login(
     ).first()
     reason = _challenge_refusal(row, now)
     if reason is not None:
-        audit("mfa_challenge", "failure", user_id=claims.user_id, refused=True, reason=reason)
+        audit(
+            "mfa_challenge",
+            "failure",
+            origin=origin,
+            user_id=claims.user_id,
+            refused=True,
+            reason=reason,
+        )
         raise InvalidMfaToken(reason)
     challenge, user = row
     user_id, key, failures = user.id, user.username_key, challenge.failures
-    failed_attempts.check(client.address, key)
+    failed_attempts.check(origin, key)
     factor = mfa.check_second_factor(user, code, recovery_code, now)
     if factor is None:
-        # The compare-and-swap changed no row, but its UPDATE may hold SQLite's write lock:
-        # end the transaction before recording the refusal.
-        db.session.rollback()
-        failed_attempts.record_failure(client.address, key)
         spent = failures + 1 >= mfa.MAX_CHALLENGE_FAILURES
-        audit("mfa_challenge", "failure", user_id=user_id, reason=WRONG_CODE, spent=spent)
-        _count_wrong_code(claims.challenge_id)
-        db.session.commit()
-        raise InvalidCredentials(
-            f"{WRONG_CODE}; too many wrong codes: log in again" if spent else WRONG_CODE
+        failed_attempts.refuse_wrong_secret(
+            origin,
+            key,
+            InvalidCredentials(
+                f"{WRONG_CODE}; too many wrong codes: log in again" if spent else WRONG_CODE
+            ),
+            "mfa_challenge",
+            user_id=user_id,
+            change=lambda: _count_wrong_code(claims.challenge_id),
+            reason=WRONG_CODE,
+            spent=spent,
         )
     spent = db.session.execute(
         update(MfaChallenge)
@@ -80,9 +89,9 @@ def complete_login(
     if spent != 1:  # another request with the same mfa_token won meanwhile
         db.session.rollback()
         raise InvalidMfaToken("mfa_token already used")
-    audit("mfa_challenge", user_id=user.id, factor=factor)
-    _audit_recovery_code(user.id, factor)
-    return open_session(user, client)
+    audit("mfa_challenge", origin=origin, user_id=user.id, factor=factor)
+    _audit_recovery_code(user.id, factor, origin)
+    return open_session(user, origin=origin)
 
 
 def _challenge_refusal(row, now) -> str | None:
@@ -116,9 +125,10 @@ def _count_wrong_code(challenge_id: str) -> None:
     )
 
 
-def _audit_recovery_code(user_id: int, factor: str) -> None:
+def _audit_recovery_code(user_id: int, factor: str, origin: Origin) -> None:
     if factor == mfa.RECOVERY_CODE:
-        audit("recovery_code_used", user_id=user_id, codes_left=mfa.codes_left(user_id))
+        left = mfa.codes_left(user_id)
+        audit("recovery_code_used", origin=origin, user_id=user_id, codes_left=left)
 
 
 def reauthenticate(
@@ -127,7 +137,8 @@ def reauthenticate(
     password: str,
     code: str | None,
     recovery_code: str | None,
-    client: Client,
+    *,
+    origin: Origin,
 ) -> TokenPair:
     """Prove the user again in the session: the password and, with TOTP on, a code.
 
@@ -149,7 +160,7 @@ def reauthenticate(
         field = "code" if code is not None else "recovery_code"
         raise Invalid("TOTP is off", {field: ["TOTP is off for this user: send the password."]})
     key = user.username_key
-    failed_attempts.check(client.address, key)
+    failed_attempts.check(origin, key)
     now = utcnow()
     proved = passwords.hashing().verify(user.password_hash, password)
     factor = None
@@ -157,10 +168,14 @@ def reauthenticate(
         factor = mfa.check_second_factor(user, code, recovery_code, now)
         proved = factor is not None
     if not proved:
-        db.session.rollback()  # as at /login/mfa: no write lock held while refusing
-        failed_attempts.record_failure(client.address, key)
-        audit("reauthenticated", "failure", user_id=user_id, session_id=session_id, refused=True)
-        raise Forbidden(WRONG_PROOF)
+        failed_attempts.refuse_wrong_secret(
+            origin,
+            key,
+            Forbidden(WRONG_PROOF),
+            "reauthenticated",
+            user_id=user_id,
+            session_id=session_id,
+        )
     renewed = db.session.execute(
         update(LoginSession)
         .where(
@@ -179,8 +194,8 @@ def reauthenticate(
     if renewed != 1:
         db.session.rollback()
         raise InvalidCredentials("session revoked")
-    audit("reauthenticated", user_id=user_id, session_id=session_id, factor=factor)
+    audit("reauthenticated", origin=origin, user_id=user_id, session_id=session_id, factor=factor)
     if factor is not None:
-        _audit_recovery_code(user_id, factor)
+        _audit_recovery_code(user_id, factor, origin)
     db.session.commit()
     return token_pair(db.session.get(LoginSession, session_id, populate_existing=True))

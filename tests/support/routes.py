@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from functools import cache
 
 from flask import Flask
+from marshmallow import Schema
 from werkzeug.routing import Rule
 
 from api import create_app
@@ -52,21 +53,42 @@ def operations(app: Flask) -> Iterator[tuple[str, Rule, Access | None]]:
             yield method, rule, access
 
 
+def example_operations(app: Flask | None = None) -> list[tuple[str, str, Access | None]]:
+    """Return (method, example path, access) for every operation of the app."""
+    app = app or route_map_app()
+    return [(method, example_path(rule), access) for method, rule, access in operations(app)]
+
+
 def protected_routes(app: Flask | None = None) -> list[tuple[str, str]]:
     """Return (method, example path) for every operation behind a guard."""
-    app = app or route_map_app()
-    return [
-        (method, example_path(rule))
-        for method, rule, access in operations(app)
-        if access is not None
-    ]
+    return [(method, path) for method, path, access in example_operations(app) if access]
 
 
 def scoped_routes(app: Flask | None = None) -> list[tuple[str, str, str]]:
     """Return (method, example path, scope) for every operation that names a scope."""
-    app = app or route_map_app()
     return [
-        (method, example_path(rule), access.scope)
-        for method, rule, access in operations(app)
+        (method, path, access.scope)
+        for method, path, access in example_operations(app)
         if access is not None and access.scope is not None
     ]
+
+
+def answer_schemas(app: Flask | None = None, status: str = "200") -> list[type[Schema]]:
+    """Return each schema class the app's document gives an operation's ``status`` answer.
+
+    Read from the document the app serves, each ``$ref`` turned back into the class the
+    document was made from (the marshmallow plugin's record of the schemas it named).
+    """
+    app = app or route_map_app()
+    api = app.extensions["tessera.api"]
+    classes = {name: key[0] for key, name in api.ma_plugin.converter.refs.items()}
+    document = api.spec.to_dict()
+    named = set()
+    for path_item in document["paths"].values():
+        for key, operation in path_item.items():
+            if key == "parameters":  # a path item's own key, beside its operations
+                continue
+            for content in operation["responses"].get(status, {}).get("content", {}).values():
+                if "$ref" in content["schema"]:
+                    named.add(content["schema"]["$ref"].rsplit("/", 1)[-1])
+    return [classes[name] for name in sorted(named)]

@@ -14,8 +14,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +23,7 @@ import sqlalchemy as sa
 
 from api import create_app
 from api.database import db, upgrade_schema
+from api.origin import CLI
 from api.services import accounts
 
 from . import ROOT
@@ -95,13 +96,13 @@ class Deployment:
             config.update(CHEAP_HASHING)
         return create_app(config, instance_path=str(self.instance_path / "inspect"))
 
-    def prepare(self, *usernames: str, password: str) -> None:
-        """Upgrade the schema to head and create the users."""
+    def prepare(self, *usernames: str, password: str = "") -> None:
+        """Upgrade the schema to head and create the users (with ``password``)."""
         app = self.app()
         with app.app_context():
             upgrade_schema()
             for name in usernames:
-                accounts.create_user(name, password)
+                accounts.create_user(name, password, origin=CLI)
             db.engine.dispose()
 
     def query(self, statement: str) -> list[tuple]:
@@ -119,7 +120,10 @@ class Server:
     """One gunicorn master and its workers, serving the app on a loopback socket.
 
     ``factory`` names the app factory gunicorn calls with the instance path: Tessera's own,
-    unless the caller serves a variant of it (the benchmark adds a bare route).
+    unless the caller serves a variant of it (the benchmark adds a bare route). Its standard
+    error (gunicorn's log, the app's and the audit lines) goes to ``log_path``; its standard
+    output (the access log) too, unless ``separate_stdout`` keeps it apart in ``stdout_path``.
+    As a context manager it is started on entry and stopped on exit.
     """
 
     def __init__(
@@ -129,6 +133,7 @@ class Server:
         workers: int | None = 1,
         factory: str = "api:create_app",
         options: Sequence[str] = (),
+        separate_stdout: bool = False,
     ) -> None:
         self.deployment = deployment
         self.name = name
@@ -138,12 +143,24 @@ class Server:
         self.listener = socket.create_server(("127.0.0.1", 0), backlog=128)
         self.port = self.listener.getsockname()[1]
         self.log_path = deployment.instance_path / f"{name}.log"
+        self.stdout_path = deployment.instance_path / f"{name}.out" if separate_stdout else None
         self.process: subprocess.Popen | None = None
 
-    def start(self) -> None:
-        """Start the server and wait until it answers ``GET /health``."""
+    def __enter__(self) -> Server:
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def start(self, ready: Callable[[], bool] | None = None) -> None:
+        """Start the server and wait until it answers ``GET /health`` (and ``ready()`` holds)."""
         self.launch()
-        self.wait_until_ready()
+        self.wait_until_ready(ready)
 
     def launch(self) -> None:
         """Start the server's processes without waiting for them."""
@@ -151,30 +168,48 @@ class Server:
         command = gunicorn_command(
             self.listener, instance, self.workers, self.factory, self.options
         )
-        with open(self.log_path, "ab") as log:
+        with ExitStack() as files:
+            log = files.enter_context(open(self.log_path, "ab"))
+            stdout = files.enter_context(open(self.stdout_path, "ab")) if self.stdout_path else log
             self.process = subprocess.Popen(
                 command,
                 cwd=ROOT,
                 env=self.deployment.environment(),
                 pass_fds=(self.listener.fileno(),),
-                stdout=log,
-                stderr=subprocess.STDOUT,
+                stdout=stdout,
+                stderr=log,
             )
 
-    def wait_until_ready(self) -> None:
-        """Return once the server answers ``GET /health``; stop it if it never does."""
+    def wait_until_ready(self, ready: Callable[[], bool] | None = None) -> None:
+        """Return once the server answers ``GET /health`` and ``ready()``, if given, holds
+        (say, every worker has started); stop it if that never comes."""
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server {self.name} exited:\n{self.log()}")
             try:
-                if call(self.port, "GET", "/health", timeout=1).status == 200:
-                    return
+                answered = call(self.port, "GET", "/health", timeout=1).status == 200
             except Unanswered:
-                pass
+                answered = False
+            if answered and (ready is None or ready()):
+                return
             time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"server {self.name} did not start in time:\n{self.log()}")
+
+    def refused_start(self) -> int:
+        """Launch the server when it must refuse to start; return its exit status.
+
+        One that starts after all is stopped, and the test fails saying so.
+        """
+        self.launch()
+        try:
+            return self.process.wait(timeout=START_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            raise AssertionError(f"server {self.name} started:\n{self.log()}") from None
+        finally:
+            self.listener.close()
 
     def pids(self) -> list[int]:
         """The master's PID and its workers' PIDs."""
@@ -224,7 +259,13 @@ class Server:
         self.listener.close()
 
     def log(self) -> str:
+        """What the server wrote on standard error (and standard output, unless kept apart)."""
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stdout(self) -> str:
+        """What the server wrote on standard output, when kept apart from its log."""
+        path = self.stdout_path
+        return path.read_text(errors="replace") if path and path.exists() else ""
 
 
 @contextmanager
