@@ -13,9 +13,9 @@ from flask import Flask
 from api import models
 from api.commands.audit_events import audit
 from api.commands.common import CommandError, failures_explained
+from api.commands.key_rotation import secret
 from api.commands.maintenance import init_db, sessions_group
 from api.commands.personal_access_tokens import tokens_group
-from api.commands.secret import secret
 from api.commands.users import users
 from api.database import db
 

@@ -1,0 +1,1 @@
+"""The endpoints an operator asks, not a user: ``GET /health`` and ``GET /metrics``."""

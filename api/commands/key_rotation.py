@@ -1,4 +1,4 @@
-"""``manage.py secret``: rotate the token signing key and the MFA encryption key."""
+"""``manage.py secret``: rotate the keys: the token signing key and the MFA encryption key."""
 
 from __future__ import annotations
 
