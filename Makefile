@@ -6,7 +6,7 @@ DEV := $(VENV)/.dev-installed
 # Where `make run` and `make serve` listen: make run PORT=5001, make serve HOST=0.0.0.0
 HOST ?= 127.0.0.1
 
-.PHONY: run serve test lint bench clean
+.PHONY: run serve test test-fast lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ lint: $(DEV)
 
 test: lint
 	$(BIN)/python -m pytest
+
+# The inner loop: SQLite only, no slow tests (real servers, long loops). Setting the two
+# variables, even empty, keeps the run from starting PostgreSQL and Redis of its own.
+test-fast: lint
+	TEST_DATABASE_URL= TEST_REDIS_URL= $(BIN)/python -m pytest -m "not slow"
 
 # Never part of `make test`. Over loopback too: make bench BENCH_ARGS=--http
 bench: $(DEV)
