@@ -8,18 +8,23 @@ from __future__ import annotations
 
 import json as stdlib_json
 import logging
+import sqlite3
 from http import HTTPStatus
 from typing import Any
 
 from flask import Flask, Response, json, request
+from flask_login import current_user
 from marshmallow import Schema, fields
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm.exc import ObjectDeletedError, StaleDataError
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import RequestRedirect
 
 from api import database
+from api.database import db
+from api.models import User
 
 log = logging.getLogger("tessera")
 
@@ -30,6 +35,9 @@ SCHEMA_NOT_READY = "The database schema is not ready: run init-db."
 SCHEMA_RETRY_AFTER = 5  # seconds: an init-db takes a few
 _SIZE_UNITS = ((1024 * 1024, "MiB"), (1024, "KiB"))
 _TITLES = {status.value: status.phrase for status in HTTPStatus}
+# PostgreSQL's foreign_key_violation; SQLite says it with an extended result code.
+FOREIGN_KEY_VIOLATION_STATE = "23503"
+DELETED_CALLER = "user deleted"
 
 
 class ProblemSchema(Schema):
@@ -162,6 +170,9 @@ def handle_http_exception(error: HTTPException) -> Response:
 
 def _describe(error: HTTPException) -> str | None:
     if error.code == 422:
+        locations = (getattr(error, "data", None) or {}).get("messages") or {}
+        if locations and set(locations) <= {"query", "querystring"}:
+            return "The query has invalid parameters."
         return "The request body has invalid fields."
     description = error.description or ""
     return description if description != type(error).description else _default_detail(error)
@@ -230,9 +241,44 @@ def handle_schema_not_ready(error: Exception) -> Response:
 
 
 def handle_row_deleted_meanwhile(error: Exception) -> Response:
-    """A row this request read was deleted by another before this one wrote it back."""
+    """A row this request read or names was deleted by another before this one wrote.
+
+    Nothing of the request is kept: its transaction is rolled back. It answers as it would
+    have, had it come after the delete: 401 when what went is the caller's own user (a user
+    deleted while their own requests write), else 404.
+    """
+    db.session.rollback()
     log.info("row deleted under a running request: %s", type(error).__name__)
+    if _caller_deleted():
+        challenge = f'{CHALLENGE}, error="invalid_token", error_description="{DELETED_CALLER}"'
+        return problem(401, DELETED_CALLER, headers={"WWW-Authenticate": challenge})
     return problem(404, "No such resource: it was deleted meanwhile.")
+
+
+def handle_integrity_error(error: IntegrityError) -> Response:
+    """A foreign key refused a write: the row it names was deleted meanwhile. Any other
+    integrity error the services did not catch is a bug."""
+    if not is_foreign_key_violation(error):
+        return handle_crash(error)
+    return handle_row_deleted_meanwhile(error)
+
+
+def is_foreign_key_violation(error: DBAPIError) -> bool:
+    """Tell whether a database error says a row the statement refers to does not exist."""
+    cause = getattr(error, "orig", None)
+    if getattr(cause, "sqlstate", None) == FOREIGN_KEY_VIOLATION_STATE:
+        return True
+    return (
+        isinstance(cause, sqlite3.IntegrityError)
+        and getattr(cause, "sqlite_errorcode", None) == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
+    )
+
+
+def _caller_deleted() -> bool:
+    """Tell whether the request's authenticated caller has no user row any more."""
+    if not current_user.is_authenticated:
+        return False
+    return db.session.scalar(select(User.id).where(User.id == current_user.id)) is None
 
 
 def handle_crash(error: Exception) -> Response:
@@ -252,5 +298,6 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(OperationalError, handle_database_unavailable)
     app.register_error_handler(PoolTimeout, handle_database_unavailable)
     app.register_error_handler(StaleDataError, handle_row_deleted_meanwhile)
+    app.register_error_handler(IntegrityError, handle_integrity_error)
     app.register_error_handler(ObjectDeletedError, handle_row_deleted_meanwhile)
     app.register_error_handler(Exception, handle_crash)

@@ -1,5 +1,5 @@
 """The database tables: users, their login sessions, personal access tokens, second factors,
-notes and the audit trail.
+notes, the audit trail and the failed-attempt counters.
 
 No HTTP, and no token: a row names a token's id, never holds the token. No secret in the clear
 either: a TOTP secret is stored encrypted (``credentials.secret_box``), a recovery code as its
@@ -27,6 +27,14 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from api.database import db
+
+# The largest value an INTEGER column holds on every backend: an id past it names no row, and
+# a value past it sent to PostgreSQL would be an error, not an empty answer.
+MAX_ID = 2**31 - 1
+# SQLite hands a new row the largest id in use plus one, so a deleted newest row's id came back;
+# with AUTOINCREMENT it never does (PostgreSQL's sequences never did). For every table whose id
+# leaves the database: in a token, an event or a URL.
+IDS_NEVER_REUSED = {"sqlite_autoincrement": True}
 
 
 def utcnow() -> datetime:
@@ -107,6 +115,10 @@ class User(db.Model):
     totp_pending_secret: Mapped[str | None] = mapped_column(String(255), nullable=True)
     # The newest time step whose code was accepted: that code and older ones never work again.
     totp_last_step: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Wrong second-factor codes in a row, across every mfa_token and address, and when the
+    # next TOTP code may come (``credentials.second_factor_failures``).
+    mfa_failures: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    mfa_retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
     sessions: Mapped[list[LoginSession]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True
@@ -122,6 +134,8 @@ class User(db.Model):
     def mfa_enabled(self) -> bool:
         """Whether logging in asks for a second factor (TOTP is on)."""
         return self.totp_secret is not None
+
+    __table_args__ = (IDS_NEVER_REUSED,)
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.username!r}>"
@@ -177,10 +191,18 @@ class PersonalToken(db.Model):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Random, made with the row and signed into its token, which the loader matches in the
+    # same statement: a row made again with this id (a restored or hand-edited database)
+    # admits no older token. Not secret: without the signing key it makes no token. None in
+    # rows made before tokens carried it, so that no token matches them.
+    nonce: Mapped[str | None] = mapped_column(String(43), nullable=True)
 
     user: Mapped[User] = relationship(back_populates="personal_tokens")
 
-    __table_args__ = (Index("ix_personal_tokens_user_created", "user_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_personal_tokens_user_created", "user_id", "created_at"),
+        IDS_NEVER_REUSED,
+    )
 
     @property
     def scope_list(self) -> list[str]:
@@ -237,7 +259,10 @@ class Note(db.Model):
 
     owner: Mapped[User] = relationship(back_populates="notes")
 
-    __table_args__ = (Index("ix_notes_owner_created", "owner_id", "created_at", "id"),)
+    __table_args__ = (
+        Index("ix_notes_owner_created", "owner_id", "created_at", "id"),
+        IDS_NEVER_REUSED,
+    )
 
     def __repr__(self) -> str:
         return f"<Note {self.id} owner={self.owner_id}>"
@@ -253,7 +278,8 @@ class AuditEvent(db.Model):
     __tablename__ = "audit_events"
 
     # 64-bit where the database has it: ids are never reused, whatever is pruned. SQLite
-    # numbers rows itself only in an INTEGER PRIMARY KEY, which holds 64 bits there anyway.
+    # numbers rows itself only in an INTEGER PRIMARY KEY, which holds 64 bits there anyway
+    # (and, with AUTOINCREMENT, never hands out a pruned one again).
     id: Mapped[int] = mapped_column(
         BigInteger().with_variant(Integer(), "sqlite"), primary_key=True
     )
@@ -270,7 +296,10 @@ class AuditEvent(db.Model):
     __table_args__ = (
         Index("ix_audit_events_user_id", "user_id", "id"),
         Index("ix_audit_events_event", "event", "id"),
+        IDS_NEVER_REUSED,
     )
 
     def __repr__(self) -> str:
         return f"<AuditEvent {self.id} {self.event} {self.outcome}>"
+
+

@@ -7,7 +7,10 @@ from sqlalchemy import func, select
 from support.accounts import PASSWORD
 
 from api.database import db
+from api.errors import Conflict
 from api.models import LoginSession, Note, User
+from api.origin import CLI
+from api.services import accounts
 
 NEW_PASSWORD = "a different long passphrase"
 USER_FIELDS = {
@@ -291,10 +294,15 @@ def test_an_admin_can_step_down_when_another_active_admin_remains(app, client, a
 
 
 def test_the_last_admin_rule_holds_when_a_change_also_sets_the_password(app, client, admin):
-    body = {"is_active": False, "password": NEW_PASSWORD}
-    response = client.patch(f"/users/{admin.user_id}", json=body, headers=admin.headers)
-    assert response.status_code == 409
+    # Only the CLI may set the last admin's password (an admin never sets their own here).
+    with app.app_context():
+        root = accounts.get_user("root")
+        body = {"is_active": False, "password": NEW_PASSWORD}
+        with pytest.raises(Conflict):
+            accounts.update_user(root, body, origin=CLI)
     assert _works(client, admin) == (200, 200)
+    login = {"username": "root", "password": PASSWORD}
+    assert client.post("/login", json=login).status_code == 200
 
 
 @pytest.mark.parametrize("args", [("demote",), ("deactivate",), ("delete", "--yes")])

@@ -13,7 +13,7 @@ from support.accounts import PASSWORD, TOKEN_PAIR_FIELDS, totp_code
 from support.forged_tokens import forged_signature, unknown_key
 from support.rows import row_counts
 
-from api.credentials import one_time_codes
+from api.credentials import one_time_codes, second_factor_failures
 from api.database import db
 
 pytestmark = pytest.mark.usefixtures("clock")
@@ -144,7 +144,7 @@ def test_the_code_of_the_enrolment_does_not_log_in(client, alice, enrol, mfa_tok
     assert response.status_code == 401
 
 
-def test_five_wrong_codes_spend_the_mfa_token(client, enrolled, mfa_token):
+def test_five_wrong_codes_spend_the_mfa_token(client, clock, enrolled, mfa_token):
     token = mfa_token("alice")
     wrong = _wrong(enrolled.secret)
     details = [_second_step(client, token, code=wrong).get_json()["detail"] for _ in range(5)]
@@ -152,6 +152,7 @@ def test_five_wrong_codes_spend_the_mfa_token(client, enrolled, mfa_token):
     right = _second_step(client, token, code=totp_code(enrolled.secret))
     assert right.status_code == 401
     assert right.get_json()["detail"] == "mfa_token already used"
+    clock.shift(1)  # five wrong codes in a row: the account's next code waits a second
     fresh = _second_step(client, mfa_token("alice"), code=totp_code(enrolled.secret))
     assert fresh.status_code == 200
 
@@ -278,17 +279,21 @@ def test_an_mfa_token_is_no_bearer_token(client, enrolled, mfa_token, queries):
     assert queries == []  # refused before any query
 
 
-def test_an_mfa_token_revokes_nothing(client, enrolled, mfa_token):
-    token = mfa_token("alice")
+def test_revoking_an_mfa_token_ends_it_and_nothing_else(client, enrolled, mfa_token):
+    token, kept = mfa_token("alice"), mfa_token("alice")
     assert client.post("/revoke", json={"token": token}).status_code == 204
-    assert _second_step(client, token, code=totp_code(enrolled.secret)).status_code == 200
+    assert _second_step(client, token, code=totp_code(enrolled.secret)).status_code == 401
+    assert _second_step(client, kept, code=totp_code(enrolled.secret)).status_code == 200
 
 
-def test_wrong_codes_are_failed_attempts_on_the_passwords_counters(client, enrolled, mfa_token):
+def test_wrong_codes_are_failed_attempts_on_the_passwords_counters(
+    client, clock, enrolled, mfa_token
+):
     wrong = _wrong(enrolled.secret)
     # Four wrong codes a challenge, so that none is spent: only the limiter refuses.
     tokens = [mfa_token("alice") for _ in range(LIMIT // 4 + 1)]
     for attempt in range(LIMIT):
+        clock.shift(second_factor_failures.delay(attempt))  # past the account's own delay
         assert _second_step(client, tokens[attempt // 4], code=wrong).status_code == 401
     limited = _second_step(client, tokens[-1], code=totp_code(enrolled.secret))
     assert limited.status_code == 429
@@ -297,12 +302,13 @@ def test_wrong_codes_are_failed_attempts_on_the_passwords_counters(client, enrol
     assert password.status_code == 429  # the same username counter
 
 
-def test_wrong_codes_count_on_the_client_address_too(client, enrolled, mfa_token, make_user):
+def test_wrong_codes_count_on_the_client_address_too(client, clock, enrolled, mfa_token, make_user):
     make_user("bob")
     wrong = _wrong(enrolled.secret)
     tokens = [mfa_token("alice") for _ in range(LIMIT // 4)]
     for attempt in range(LIMIT):
-        _second_step(client, tokens[attempt // 4], code=wrong)
+        clock.shift(second_factor_failures.delay(attempt))  # past the account's own delay
+        assert _second_step(client, tokens[attempt // 4], code=wrong).status_code == 401
     bob = client.post("/login", json={"username": "bob", "password": PASSWORD})
     assert bob.status_code == 429  # same address, another username
 
@@ -336,11 +342,12 @@ def test_the_second_step_costs_at_most_three_hmacs_and_a_few_queries(
     queries.clear()
     assert _second_step(client, token, code=totp_code(enrolled.secret, 1)).status_code == 200
     assert len(computed) == 3
-    # Read the challenge with its user, claim the step, spend the challenge, open the session;
-    # in the same transaction, the two events it records (the challenge passed, the login).
+    # Read the challenge with its user, count the code on the account, claim the step, spend
+    # the challenge, open the session (its user's update starts the count again); in the same
+    # transaction, the two events it records (the challenge passed, the login).
     statements = [q.split()[0] for q in queries if q.split()[0] not in {"BEGIN", "COMMIT"}]
     assert statements.count("SELECT") == 1
-    assert len(statements) <= 7, queries
+    assert len(statements) <= 8, queries
 
 
 def test_a_deactivated_user_cannot_finish_the_second_step(

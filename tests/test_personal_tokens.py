@@ -312,7 +312,8 @@ def test_forged_relabelled_and_misplaced_tokens_are_refused(clock, app, client, 
     with app.app_context():
         stranger = signed_tokens.TokenCodec(["another-secret-" * 4], 900, 3600)
         made = stranger.issue(
-            signed_tokens.PERSONAL, signed_tokens.PersonalClaims(alice.user_id, pat.id, 2**40)
+            signed_tokens.PERSONAL,
+            signed_tokens.PersonalClaims(alice.user_id, pat.id, 2**40, signed_tokens.new_nonce()),
         )
     assert _detail(client.get("/me", headers={"Authorization": f"Bearer {made}"})) == (
         "unknown signing key"
@@ -321,7 +322,7 @@ def test_forged_relabelled_and_misplaced_tokens_are_refused(clock, app, client, 
 
 def test_an_expiry_past_the_longest_lifetime_is_refused_even_when_signed(clock, app, client, alice):
     with app.app_context():
-        claims = signed_tokens.PersonalClaims(alice.user_id, 1, 2**40)
+        claims = signed_tokens.PersonalClaims(alice.user_id, 1, 2**40, signed_tokens.new_nonce())
         long_lived = signed_tokens.codec().issue(signed_tokens.PERSONAL, claims)
     clock.shift(365 * DAY + 1)  # itsdangerous's max_age: no PAT lives longer than the maximum
     response = client.get("/me", headers={"Authorization": f"Bearer {long_lived}"})

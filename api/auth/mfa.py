@@ -14,11 +14,12 @@ from marshmallow import Schema, fields
 
 from api.auth import blp
 from api.credentials.scopes import ACCOUNT, MFA_ENROLL
+from api.http import examples
 from api.http.blueprint import raises
 from api.http.client_info import request_origin
 from api.http.fields import TotpCode
 from api.security import requires
-from api.services import mfa
+from api.services import mfa, recovery_codes
 
 
 class MfaStatusSchema(Schema):
@@ -48,7 +49,7 @@ class EnrolmentSchema(Schema):
 
 
 class ConfirmSchema(Schema):
-    code = TotpCode(required=True)
+    code = TotpCode(required=True, metadata={"example": examples.TOTP_CODE})
 
 
 class RecoveryCodesSchema(Schema):
@@ -95,8 +96,9 @@ def start_totp_enrolment():
 def confirm_totp_enrolment(body):
     """Turn TOTP on with a code of the pending secret; get the recovery codes, once.
 
-    Every other session of the caller ends. A wrong code is 422 and a failed attempt. An
-    enrolment-only session stays one: log in again, with a code, for a full session.
+    Every other session of the caller ends. A wrong code is 422 and a failed attempt. Of two
+    requests with one code one succeeds, the other is 409. An enrolment-only session stays
+    one: log in again, with a code, for a full session.
     """
     codes = mfa.confirm_enrolment(
         current_user.id, current_user.session_id, body["code"], origin=request_origin(current_user)
@@ -118,8 +120,12 @@ def delete_totp():
 @raises(409)
 @blp.response(200, RecoveryCodesSchema)
 def regenerate_recovery_codes():
-    """Make a new set of recovery codes, shown once; the old ones stop working."""
-    codes = mfa.regenerate_recovery_codes(
+    """Make a new set of recovery codes, shown once; the old ones stop working.
+
+    409 when TOTP is off, or when another request replaced the set since this one began (a
+    double submit): the set that request answered is the live one.
+    """
+    codes = recovery_codes.regenerate(
         current_user.id, current_user.session_id, origin=request_origin(current_user)
     )
     return {"recovery_codes": codes}

@@ -9,6 +9,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields
 
 from api.auth import blp
+from api.http import examples
 from api.http.client_info import request_origin
 from api.services import revocation
 
@@ -16,7 +17,11 @@ from api.services import revocation
 class RevokeSchema(Schema):
     token = fields.String(
         required=True,
-        metadata={"description": "An access, refresh or personal access token, or anything."},
+        metadata={
+            "description": "An access, refresh or personal access token, an `mfa_token`, "
+            "or anything.",
+            "example": examples.REFRESH_TOKEN,
+        },
     )
 
 
@@ -24,5 +29,6 @@ class RevokeSchema(Schema):
 @blp.arguments(RevokeSchema)
 @blp.response(204)
 def revoke_token(body):
-    """End the login session or personal access token that a token belongs to."""
+    """End the login session, personal access token or login's second step (`mfa_token`)
+    that a token belongs to."""
     revocation.revoke_token(body["token"], origin=request_origin())

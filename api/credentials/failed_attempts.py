@@ -2,10 +2,11 @@
 
 Two independent counters (``LOGIN_RATE_LIMIT``, in the ``limits`` library's syntax, one or
 more windows). A check first asks both counters: while either is over its limit, even the
-right password gets 429. Only a failed check adds to them. Counters live in memory, one set
-per process, or in Redis when ``REDIS_URL`` is set, shared by every process. The counters
-belong to the app (``app.extensions``); services call ``check`` before a secret is verified
-and ``refuse_wrong_secret`` when it is wrong, the one way a wrong secret is answered.
+right password gets 429 (counted in the metrics and the log, not one audit row each). Only a
+failed check adds to them. Counters live in memory, one set per process, or in Redis when
+``REDIS_URL`` is set, shared by every process. The counters belong to the app
+(``app.extensions``); services call ``check`` before a secret is verified and
+``refuse_wrong_secret`` when it is wrong, the one way a wrong secret is answered.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from api.audit_writer import audit
 from api.database import db
 from api.errors import ServiceError, TooManyAttempts, Unavailable
 from api.origin import Origin
+from api.refusal_tally import count_refusal
 
 # A Redis that does not answer must not hold up a login for long, and its errors arrive
 # wrapped in StorageError whatever the client library raised.
@@ -98,22 +100,17 @@ class FailedAttempts:
             ) from None
 
     def _refuse(self, spent: list[RateLimitItem], counter: Counter, origin: Origin) -> None:
-        """Audit the refusal and raise, telling the longest wait of the spent limits."""
+        """Count the refusal and raise, telling the longest wait of the spent limits.
+
+        No audit row: a 429 proves nothing and costs its sender nothing, and the failures
+        that spent the limit are rows already (``refusal_tally``).
+        """
         resets = [
             self.strategy.get_window_stats(limit, self.prefix, counter.name, counter.key).reset_time
             for limit in spent
         ]
         retry_after = max(1, int(max(resets) - time.time()) + 1)
-        fields = {"username": counter.key} if counter.name == "username" else {}
-        audit(
-            "rate_limited",
-            "refused",
-            origin=origin,
-            refused=True,
-            limit=str(spent[0]),
-            counter=counter.name,
-            **fields,
-        )
+        count_refusal("rate_limited", counter.name, origin=origin, limit=str(spent[0]))
         raise TooManyAttempts(retry_after)
 
 
@@ -136,25 +133,30 @@ def refuse_wrong_secret(
     user_id: int | None = None,
     session_id: str | None = None,
     change: Callable[[], Any] | None = None,
+    counted: bool = False,
     **fields: Any,
 ) -> NoReturn:
     """Answer a wrong password or code: every one counts, every one is recorded.
 
     The use case has only read, or made a compare-and-swap that changed nothing but whose
-    UPDATE may hold SQLite's write lock: its transaction is rolled back first. The failure
-    counts for the origin's address and the username; then ``event`` is recorded as a
-    failure, at once, or with ``change`` (what the refusal itself writes, as a challenge
-    counts its wrong codes) in one commit; then ``refusal`` is raised.
+    UPDATE may hold SQLite's write lock: its transaction is rolled back first. Unless it
+    ``counted`` the attempt on the account before checking the code
+    (``second_factor_failures``): that count must outlive the refusal, so it is committed
+    with the event. ``event`` is recorded as a failure, at once, or with ``change`` (what the
+    refusal itself writes, as a challenge counts its wrong codes) in one commit. Only then,
+    with no write waiting for its commit, is the failure counted for the origin's address
+    and the username (which may wait on Redis); then ``refusal`` is raised.
     """
-    db.session.rollback()
-    counters().record_failure(origin, username_key)
-    columns = {"origin": origin, "user_id": user_id, "session_id": session_id}
-    if change is None:
-        audit(event, "failure", refused=True, **columns, **fields)
-    else:
+    if not counted:
+        db.session.rollback()
+    writes = counted or change is not None
+    if change is not None:
         change()
-        audit(event, "failure", **columns, **fields)
+    columns = {"origin": origin, "user_id": user_id, "session_id": session_id}
+    audit(event, "failure", refused=not writes, **columns, **fields)
+    if writes:
         db.session.commit()
+    counters().record_failure(origin, username_key)
     raise refusal
 
 

@@ -89,10 +89,14 @@ def password_problems(password: str, username: str) -> list[str]:
     Length counts code points: the minimum must be met both as received (the ``minLength``
     the OpenAPI document states) and as hashed (NFKC, which can join or split characters);
     the maximum counts those received. There are no composition rules (NIST SP 800-63B).
+    Text that no request body can carry (a NUL, a lone surrogate) is refused here too, so a
+    password set from the CLI is one its owner can send to ``POST /login``.
     """
     minimum = int(current_app.config["PASSWORD_MIN_LENGTH"])
     if not _is_text(password):
         return ["Must be valid Unicode text."]
+    if "\x00" in password:
+        return ["Must not hold a NUL character."]
     stabilized = _stabilized(password)
     if min(len(password), len(stabilized)) < minimum:
         return [f"Must be at least {minimum} characters long."]

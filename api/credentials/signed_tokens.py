@@ -8,9 +8,19 @@ A token reads ``<kind>.<key id>.<itsdangerous URL-safe timed token>``:
 - ``key id`` names the signing key, so a check costs one HMAC however many fallback keys
   there are, and a token naming an unknown key is refused without any.
 - the payload holds opaque ids only: the user, the login session and, for refresh tokens,
-  the session's refresh generation; for a personal access token, the user, the token's row
-  and its expiry (each PAT has a lifetime of its own, so the expiry is signed in); for an
-  ``mfa`` token, the user and the challenge's row. It is signed, not encrypted.
+  the session's refresh generation; for a personal access token, the user, the token's row,
+  the row's random ``nonce`` and its expiry (each PAT has a lifetime of its own, so the expiry
+  is signed in); for an ``mfa`` token, the user and the challenge's row. It is signed, not
+  encrypted.
+
+Every claim is checked for its type and range here, before anything is looked up: an id is an
+``int`` (never a bool) from 1 to ``MAX_ID``, a random id is what ``secrets.token_urlsafe``
+makes, no longer than its column. So even a token signed with the real key can only name
+values a column can hold: anything else is ``malformed token``, never a database error.
+
+A session's or a challenge's id is random; a PAT's row has a sequential id, so the token also
+names the row's ``nonce``, which a row made again with that id (a restored or hand-edited
+database) cannot have. A PAT made before tokens carried one is refused as ``outdated token``.
 
 A personal access token starts with the fixed ``tsr_pat.`` so that secret scanners can find
 leaked ones. The whole token matches ``PERSONAL_TOKEN_PATTERN``::
@@ -25,6 +35,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import secrets
 import time
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -32,6 +43,8 @@ from typing import Any
 
 from flask import Flask, current_app
 from itsdangerous import BadData, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
+
+from api.models import MAX_ID
 
 ACCESS = "at"
 REFRESH = "rt"
@@ -51,6 +64,10 @@ PERSONAL_TOKEN_PATTERN = re.compile(
 # Longer than any token this module issues; longer input is refused before any decoding.
 MAX_TOKEN_LENGTH = 512
 _TOKEN_FORM = re.compile(rf"[A-Za-z0-9_.-]{{1,{MAX_TOKEN_LENGTH}}}")
+# What ``secrets.token_urlsafe`` makes (a session's, a challenge's id, a PAT's nonce), up to
+# the 43 characters their columns hold.
+RANDOM_ID = re.compile(r"[A-Za-z0-9_-]{1,43}")
+NONCE_BYTES = 16
 
 
 class TokenError(Exception):
@@ -77,6 +94,7 @@ class PersonalClaims:
     user_id: int
     token_id: int
     expires_at: int  # seconds since the epoch
+    nonce: str  # the row's: a row made again with this id has another
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +103,11 @@ class MfaClaims:
 
     user_id: int
     challenge_id: str
+
+
+def new_nonce() -> str:
+    """Return a random value for a PAT's row to carry, and its tokens to name."""
+    return secrets.token_urlsafe(NONCE_BYTES)
 
 
 def key_id(secret: str | bytes) -> str:
@@ -128,7 +151,12 @@ class TokenCodec:
         """Sign ``claims`` as a token of ``kind`` with the newest key."""
         payload: dict[str, Any]
         if isinstance(claims, PersonalClaims):
-            payload = {"uid": claims.user_id, "tid": claims.token_id, "exp": claims.expires_at}
+            payload = {
+                "uid": claims.user_id,
+                "tid": claims.token_id,
+                "exp": claims.expires_at,
+                "nonce": claims.nonce,
+            }
         elif isinstance(claims, MfaClaims):
             payload = {"uid": claims.user_id, "cid": claims.challenge_id}
         else:
@@ -187,10 +215,11 @@ def _claims(kind: str, payload: Any) -> Claims:
         generation = payload["gen"] if kind == REFRESH else None
     except (KeyError, TypeError):
         raise TokenError("malformed token") from None
-    if (
-        type(user_id) is not int
-        or not isinstance(session_id, str)
-        or (kind == REFRESH and type(generation) is not int)
+    # The generation is bumped by one in its column: the largest it can be is one less.
+    if not (
+        _is_id(user_id)
+        and _is_random_id(session_id)
+        and (kind != REFRESH or _is_int_in(generation, 0, MAX_ID - 1))
     ):
         raise TokenError("malformed token")
     return Claims(user_id, session_id, generation)
@@ -201,11 +230,16 @@ def _personal_claims(payload: Any) -> PersonalClaims:
         user_id, token_id, expires_at = payload["uid"], payload["tid"], payload["exp"]
     except (KeyError, TypeError):
         raise TokenError("malformed token") from None
-    if not all(type(value) is int for value in (user_id, token_id, expires_at)):
+    if not (_is_id(user_id) and _is_id(token_id) and type(expires_at) is int):
+        raise TokenError("malformed token")
+    if "nonce" not in payload:
+        raise TokenError("outdated token")  # made before tokens named their row's nonce
+    nonce = payload["nonce"]
+    if not _is_random_id(nonce):
         raise TokenError("malformed token")
     if expires_at <= time.time():
         raise TokenError("token expired")
-    return PersonalClaims(user_id, token_id, expires_at)
+    return PersonalClaims(user_id, token_id, expires_at, nonce)
 
 
 def _mfa_claims(payload: Any) -> MfaClaims:
@@ -213,9 +247,22 @@ def _mfa_claims(payload: Any) -> MfaClaims:
         user_id, challenge_id = payload["uid"], payload["cid"]
     except (KeyError, TypeError):
         raise TokenError("malformed token") from None
-    if type(user_id) is not int or not isinstance(challenge_id, str):
+    if not (_is_id(user_id) and _is_random_id(challenge_id)):
         raise TokenError("malformed token")
     return MfaClaims(user_id, challenge_id)
+
+
+def _is_int_in(value: Any, lowest: int, highest: int) -> bool:
+    # bool is an int to Python, never to a column.
+    return type(value) is int and lowest <= value <= highest
+
+
+def _is_id(value: Any) -> bool:
+    return _is_int_in(value, 1, MAX_ID)
+
+
+def _is_random_id(value: Any) -> bool:
+    return isinstance(value, str) and RANDOM_ID.fullmatch(value) is not None
 
 
 def kind_of(token: str) -> str:

@@ -11,7 +11,7 @@ from flask import Flask
 from werkzeug.exceptions import NotFound
 from werkzeug.routing import IntegerConverter
 
-MAX_ID = 2**31 - 1  # the largest value an INTEGER column holds on every backend
+from api.models import MAX_ID  # the largest id a column holds: no path can name more
 
 
 class IdConverter(IntegerConverter):

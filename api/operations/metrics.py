@@ -2,8 +2,10 @@
 
 Off unless ``METRICS_ENABLED``: then nothing here runs, not even a request hook. On, it counts
 each request by endpoint (the URL rule's name, never the raw path), method and status, times
-it by endpoint, and counts the security events the audit log records: logins by outcome,
-refresh-token reuse and rate-limit refusals.
+it by endpoint, and counts the security events the audit log records (logins by outcome,
+refresh-token reuse) and the refusals it does not record one by one (``refusal_tally``):
+attempts refused with 429, by counter, and the other refusals that prove nothing (a token
+that fails its form, signature or expiry), by event and reason.
 
 Under gunicorn each worker is a process of its own. In prometheus_client's multiprocess mode
 (``PROMETHEUS_MULTIPROC_DIR``, which gunicorn.conf.py sets before the workers start) each
@@ -27,8 +29,10 @@ from flask import Blueprint, Flask, Response, abort, current_app, g, request
 
 from api.audit_writer import event_recorded
 from api.http.client_info import client_address
+from api.refusal_tally import refusal_counted
 
 EXTENSION = "tessera.metrics"
+RATE_LIMIT_COUNTERS = ("address", "username", "account")
 # Methods counted by name; anything else a client invents is one label value, "other".
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
@@ -67,14 +71,22 @@ class Metrics:
         )
         self.rate_limited = Counter(
             "tessera_rate_limited",
-            "Logins refused by the failed-login limit, by counter (address or username).",
+            "Attempts refused with 429, by counter: address or username (the failed-attempt"
+            " limit), account (the second factor's delay).",
             ["counter"],
+            registry=registry,
+        )
+        self.refusals = Counter(
+            "tessera_refusals",
+            "Refusals that prove nothing (a token that fails its form, signature or expiry;"
+            " a TOTP code after the lockout), counted here instead of an audit row each.",
+            ["event", "reason"],
             registry=registry,
         )
         # Known label values from the start, so a rate of zero is a zero, not a gap.
         for outcome in ("success", "failure"):
             self.logins.labels(outcome)
-        for counter in ("address", "username"):
+        for counter in RATE_LIMIT_COUNTERS:
             self.rate_limited.labels(counter)
 
     def allows(self, address: str) -> bool:
@@ -94,8 +106,13 @@ class Metrics:
             self.logins.labels(outcome).inc()
         elif event == "refresh_reuse":
             self.refresh_reuse.inc()
-        elif event == "rate_limited":
-            self.rate_limited.labels(record.get("counter", "unknown")).inc()
+
+    def count_refusal(self, event: str, reason: str) -> None:
+        """Count one refusal that wrote no audit row: a 429 by its counter, others by reason."""
+        if event == "rate_limited":
+            self.rate_limited.labels(reason).inc()
+        else:
+            self.refusals.labels(event, reason).inc()
 
     def exposition(self) -> bytes:
         """The text a scrape gets: this process's values, or every worker's."""
@@ -151,6 +168,10 @@ def _count_audit_event(sender: Flask, record: dict[str, Any]) -> None:
     sender.extensions[EXTENSION].count_event(record)
 
 
+def _count_refusal(sender: Flask, event: str, reason: str) -> None:
+    sender.extensions[EXTENSION].count_refusal(event, reason)
+
+
 def init_app(app: Flask) -> None:
     """When ``METRICS_ENABLED``, register ``/metrics``, the request hooks and the event counts.
 
@@ -164,3 +185,4 @@ def init_app(app: Flask) -> None:
     app.before_request(_start_timer)
     app.after_request(_count_response)
     event_recorded.connect(_count_audit_event, sender=app)
+    refusal_counted.connect(_count_refusal, sender=app)

@@ -7,6 +7,8 @@ from flask_login import current_user
 from marshmallow import Schema, fields
 
 from api.credentials import scopes
+from api.errors import Forbidden
+from api.http import examples
 from api.http.blueprint import raises
 from api.http.client_info import request_origin
 from api.http.fields import NewPassword, PartialUpdateSchema, StrictBoolean, Username
@@ -31,9 +33,9 @@ USERS_WRITE = scopes.declare(
 
 class UserSchema(Schema):
     id = fields.Integer(dump_only=True)
-    username = Username(required=True)
-    password = NewPassword(required=True)
-    is_admin = StrictBoolean(load_default=False)
+    username = Username(required=True, metadata={"example": examples.NEW_USERNAME})
+    password = NewPassword(required=True, metadata={"example": examples.NEW_PASSWORD})
+    is_admin = StrictBoolean(load_default=False, metadata={"example": False})
     is_active = fields.Boolean(dump_only=True)
     mfa_enabled = fields.Boolean(dump_only=True, metadata={"description": "Whether TOTP is on."})
     created_at = fields.DateTime(dump_only=True)
@@ -41,9 +43,11 @@ class UserSchema(Schema):
 
 
 class UserUpdateSchema(PartialUpdateSchema):
-    is_active = StrictBoolean()
-    is_admin = StrictBoolean()
-    password = NewPassword()
+    is_active = StrictBoolean(metadata={"example": True})
+    is_admin = StrictBoolean(metadata={"example": False})
+    password = NewPassword(metadata={"example": examples.NEW_PASSWORD})
+    # One change at a time: every field at once would also set a password.
+    json_schema_example = {"is_active": True}
 
 
 UserPageSchema = page_of(UserSchema)
@@ -81,11 +85,18 @@ def get_user(user_id):
 
 @blp.route("/users/<id:user_id>", methods=["PATCH"])
 @requires(USERS_WRITE)
-@raises(409)
+@raises(403, 409)
 @blp.arguments(UserUpdateSchema)
 @blp.response(200, UserSchema)
 def update_user(changes, user_id):
-    """Activate, deactivate, promote, demote or set the password of a user (admins only)."""
+    """Activate, deactivate, promote, demote or set the password of a user (admins only).
+
+    A password is set only for another user and only with a session's token: one's own
+    changes at `POST /password`, with the current one, and no personal access token sets any
+    (403, nothing changed).
+    """
+    if "password" in changes and current_user.token_id is not None:
+        raise Forbidden("a personal access token cannot set a password: use a login session")
     user = accounts.user_by_id(user_id)
     return accounts.update_user(user, changes, origin=request_origin(current_user))
 

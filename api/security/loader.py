@@ -1,8 +1,10 @@
 """The request loader: turn a request's bearer token into a ``Principal``, or refuse it.
 
 Every check that needs no database comes first (the header's form, the signature, the expiry,
-the kind); then one statement loads the user with the login session (an access token) or with
-the personal access token's row (a PAT).
+the kind, each claim's type and range); then one statement loads the user with the login
+session (an access token) or with the personal access token's row (a PAT). The statement asks
+for the row by everything the token names (its id, its user and, for a PAT, its nonce): a row
+that differs in any is no row, the token of a deleted row finds none.
 """
 
 from __future__ import annotations
@@ -38,12 +40,13 @@ _UNCHECKED = object()
 # One statement loads the user with the session (or the PAT's row) together: the only query a
 # valid token costs. It is built from the tables, not the mapped classes, and each app runs it
 # as a ``RowLookup``: compiled once, straight on a pooled connection, no ORM session. Each
-# looks its row up by primary key.
+# looks its row up by primary key, and by the rest of what the token names.
 _USERS = User.__table__
 
 
-def _principal_query(table, *columns):
-    """The user's public fields with ``table``'s row (a session or a PAT) of that id."""
+def _principal_query(table, *columns, bound_to=()):
+    """The user's public fields with ``table``'s row (a session or a PAT) of that id and user,
+    and matching ``bound_to`` (conditions on what else the token names)."""
     return (
         select(
             _USERS.c.id,
@@ -51,14 +54,17 @@ def _principal_query(table, *columns):
             _USERS.c.is_admin,
             _USERS.c.is_active,
             _USERS.c.created_at,
-            table.c.user_id.label("owner_id"),
             table.c.expires_at,
             table.c.revoked_at,
             table.c.last_used_at,
             *columns,
         )
         .select_from(table.join(_USERS, _USERS.c.id == table.c.user_id))
-        .where(table.c.id == bindparam("row_id"))
+        .where(
+            table.c.id == bindparam("row_id"),
+            table.c.user_id == bindparam("user_id"),
+            *bound_to,
+        )
     )
 
 
@@ -77,7 +83,9 @@ _PRINCIPAL_QUERY = _principal_query(
     _SESSIONS.c.enrolment_only,
     _USERS.c.totp_secret.is_not(None).label("mfa_enabled"),
 )
-_PERSONAL_PRINCIPAL_QUERY = _principal_query(_PERSONAL, _PERSONAL.c.scopes)
+_PERSONAL_PRINCIPAL_QUERY = _principal_query(
+    _PERSONAL, _PERSONAL.c.scopes, bound_to=(_PERSONAL.c.nonce == bindparam("nonce"),)
+)
 _TOUCH_SESSION = _touch_statement(_SESSIONS)
 _TOUCH_PERSONAL = _touch_statement(_PERSONAL)
 
@@ -196,7 +204,7 @@ def load_principal(request: Request) -> Principal | None:
 
 
 def _load_session(check: BearerCheck, claims: signed_tokens.Claims) -> Principal | None:
-    row = _live_row(check, check.sessions, claims.session_id, claims.user_id)
+    row = _live_row(check, check.sessions, claims.session_id, user_id=claims.user_id)
     if row is None:
         return None
     granted = scopes.session_scopes(
@@ -214,7 +222,13 @@ def _load_session(check: BearerCheck, claims: signed_tokens.Claims) -> Principal
 
 
 def _load_personal(check: BearerCheck, claims: signed_tokens.PersonalClaims) -> Principal | None:
-    row = _live_row(check, check.personal_tokens, claims.token_id, claims.user_id)
+    row = _live_row(
+        check,
+        check.personal_tokens,
+        claims.token_id,
+        user_id=claims.user_id,
+        nonce=claims.nonce,
+    )
     if row is None:
         return None
     # What the token was made with, cut to what the user's role allows now.
@@ -230,12 +244,12 @@ def _load_personal(check: BearerCheck, claims: signed_tokens.PersonalClaims) -> 
     )
 
 
-def _live_row(check: BearerCheck, rows: TokenRows, row_id: str | int, user_id: int) -> Any:
-    """Return the token's row with its user's, if it admits the token now, and record its
-    use; else refuse, saying why."""
-    row = rows.lookup.first(row_id=row_id)
+def _live_row(check: BearerCheck, rows: TokenRows, row_id: str | int, **named: Any) -> Any:
+    """Return the token's row with its user's, if it is the row the token names (``named``:
+    its user and more) and admits the token now, and record its use; else refuse, saying why."""
+    row = rows.lookup.first(row_id=row_id, **named)
     now = utcnow()
-    if row is None or row.owner_id != user_id:
+    if row is None:
         return _refuse(f"{rows.name} not found")
     reason = rows.refusal(row.revoked_at, row.expires_at, row.is_active, now)
     if reason:

@@ -6,18 +6,23 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm.exc import ObjectDeletedError
 
 from api.audit_writer import audit
 from api.credentials import passwords, usernames
 from api.credentials.usernames import normalize_username
 from api.database import db
-from api.errors import Conflict, Invalid, NotFound
+from api.errors import Conflict, Forbidden, Invalid, NotFound
 from api.models import User
 from api.origin import Origin
+from api.services import mfa
 from api.services.pages import Page, paginate
 from api.services.personal_access_tokens import revoke_personal_tokens
 from api.services.sessions import revoke_sessions
+
+SELF_CHANGE_REFUSED = (
+    "your own password is not set here: change it with POST /password, "
+    "which asks for the current one"
+)
 
 
 def username_key(username: str) -> str | None:
@@ -117,11 +122,10 @@ def _lock_active_admins() -> None:
 def _refuse_losing_last_admin(user: User, change: str) -> None:
     """Raise Conflict if ``change`` would leave no active admin; hold the lock until commit."""
     _lock_active_admins()
-    try:
-        db.session.refresh(user)  # read again under the lock: another request may have won
-    except ObjectDeletedError:
+    # Read again under the lock: another request may have won, or deleted the user.
+    if db.session.get(User, user.id, populate_existing=True) is None:
         db.session.rollback()
-        raise NotFound("no such user") from None
+        raise NotFound("no such user")
     if not (user.is_admin and user.is_active):
         return
     others = db.session.scalar(
@@ -138,15 +142,17 @@ def update_user(user: User, changes: dict[str, Any], *, origin: Origin) -> User:
     """Apply admin changes (``is_active``, ``is_admin``, ``password``) in one transaction.
 
     Deactivating a user or setting their password ends all their sessions; deactivating
-    also ends their personal access tokens (reactivating them does not bring those back).
+    also ends their personal access tokens (reactivating them does not bring those back), and
+    a new password their open ``mfa_token``s. An admin sets others' passwords, never their
+    own: that takes the current one (``password_change``), which a stolen token lacks.
     """
+    new_hash = _new_password_hash(user, changes, origin)  # before any lock: hashing waits
     if changes.get("is_active") is False:
         _refuse_losing_last_admin(user, "deactivate")
     if changes.get("is_admin") is False:
         _refuse_losing_last_admin(user, "demote")
-    if "password" in changes:
-        check_new_password(changes["password"], user.username)
-        user.password_hash = passwords.hashing().hash(changes["password"])
+    if new_hash is not None:
+        user.password_hash = new_hash
     if "is_admin" in changes:
         user.is_admin = changes["is_admin"]
     if "is_active" in changes:
@@ -154,6 +160,8 @@ def update_user(user: User, changes: dict[str, Any], *, origin: Origin) -> User:
     revoked = tokens_ended = 0
     if changes.get("is_active") is False or "password" in changes:
         revoked = revoke_sessions(user.id)
+    if "password" in changes:
+        mfa.spend_challenges(user.id)
     if changes.get("is_active") is False:
         tokens_ended = revoke_personal_tokens(user.id)
     audit(
@@ -166,6 +174,16 @@ def update_user(user: User, changes: dict[str, Any], *, origin: Origin) -> User:
     )
     db.session.commit()
     return user
+
+
+def _new_password_hash(user: User, changes: dict[str, Any], origin: Origin) -> str | None:
+    """Return the hash of the password ``changes`` set, if any, once it may be set."""
+    if "password" not in changes:
+        return None
+    if origin.actor_id == user.id:
+        raise Forbidden(SELF_CHANGE_REFUSED)
+    check_new_password(changes["password"], user.username)
+    return passwords.hashing().hash(changes["password"])
 
 
 def delete_user(user: User, *, origin: Origin) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import current_app
 
-from api.audit_writer import audit, clip
+from api.audit_writer import audit
 from api.credentials import failed_attempts, passwords, scopes
 from api.database import db
 from api.errors import InvalidCredentials
@@ -19,7 +19,9 @@ def authenticate(username: str, password: str, *, origin: Origin) -> TokenPair:
 
     Unknown user, wrong password and deactivated user are refused alike, each after exactly
     one password verification, so neither the answer nor its timing tells them apart. Each
-    refusal is a failed attempt for the client's address and the username.
+    refusal is a failed attempt for the client's address and the username. Its event names
+    the account by ``user_id`` or, when the name is no account's, says ``username: null``
+    with the reason ``unknown user``: what was typed (a password, by mistake) is never kept.
 
     The right password of a user with TOTP on opens no session yet: it raises
     ``SecondFactorRequired`` with the ``mfa_token`` of a new challenge (not a failed attempt).
@@ -37,7 +39,7 @@ def authenticate(username: str, password: str, *, origin: Origin) -> TokenPair:
             InvalidCredentials(WRONG_CREDENTIALS),
             "login",
             reason="unknown user",
-            username=clip(username),
+            username=None,  # what was typed may be anything, a password even: never kept
         )
     verified = hashing.verify(user.password_hash, password)
     if not verified or not user.is_active:

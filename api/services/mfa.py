@@ -1,4 +1,4 @@
-"""A second factor: enrolling TOTP, recovery codes, checking a code, a login's challenge.
+"""A second factor: enrolling TOTP, checking a code or a recovery code, a login's challenge.
 
 A TOTP secret is kept encrypted (``credentials.secret_box``), a recovery code as its hash
 (``credentials.one_time_codes`` says why a plain SHA-256 is right for them). A code is
@@ -22,6 +22,7 @@ from api.database import db
 from api.errors import Conflict, Invalid, InvalidCredentials, NotFound
 from api.models import MfaChallenge, RecoveryCode, User, utcnow
 from api.origin import Origin
+from api.services import recovery_codes
 from api.services.sessions import revoke_sessions
 
 # Wrong codes that spend a login's challenge: its mfa_token then works no more.
@@ -88,15 +89,17 @@ def start_enrolment(user_id: int, session_id: str, *, origin: Origin) -> Enrolme
 def confirm_enrolment(user_id: int, session_id: str, code: str, *, origin: Origin) -> list[str]:
     """Turn TOTP on with a code of the pending secret; end every other session of the user.
 
-    Return the new recovery codes, which are shown once. A wrong code is a failed attempt.
+    Return the new recovery codes, which are shown once. A wrong code is a failed attempt. Of
+    two requests with one code, the compare-and-swap in ``_turn_on`` lets exactly one succeed.
     """
     user = _user(user_id)
     if user.mfa_enabled:
         raise Conflict("TOTP is already on")
-    if user.totp_pending_secret is None:
+    pending = user.totp_pending_secret
+    if pending is None:
         raise Conflict("no enrolment to confirm: start one with POST /mfa/totp")
     failed_attempts.check(origin, user.username_key)
-    secret = secret_box.box().decrypt(user.totp_pending_secret)
+    secret = secret_box.box().decrypt(pending)
     step = one_time_codes.accepted_step(secret, code, utcnow().timestamp(), None)
     if step is None:
         failed_attempts.refuse_wrong_secret(
@@ -107,9 +110,9 @@ def confirm_enrolment(user_id: int, session_id: str, code: str, *, origin: Origi
             user_id=user_id,
             session_id=session_id,
         )
-    user.totp_secret, user.totp_pending_secret = user.totp_pending_secret, None
-    user.totp_last_step = step
-    codes = _replace_recovery_codes(user_id)
+    codes = one_time_codes.new_recovery_codes()
+    _turn_on(user_id, pending, step)
+    recovery_codes.replace(user_id, codes)
     ended = revoke_sessions(user_id, keep_session_id=session_id)
     audit(
         "mfa_enabled",
@@ -122,33 +125,57 @@ def confirm_enrolment(user_id: int, session_id: str, code: str, *, origin: Origi
     return codes
 
 
-def _replace_recovery_codes(user_id: int) -> list[str]:
-    """Replace the user's recovery codes with a new set, in the current transaction."""
-    db.session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user_id))
-    codes = one_time_codes.new_recovery_codes()
-    now = utcnow()
-    db.session.add_all(
-        RecoveryCode(
-            user_id=user_id, code_hash=one_time_codes.recovery_code_hash(code), created_at=now
+def _turn_on(user_id: int, pending: str, step: int) -> None:
+    """Make ``pending`` the TOTP secret, if it still is the pending one and TOTP is off.
+
+    A compare-and-swap on the user's row, which stays locked until the commit (the lock under
+    which ``recovery_codes`` are written): of two requests that read the same enrolment, the
+    second finds it gone and is refused.
+    """
+    claimed = db.session.execute(
+        update(User)
+        .where(
+            User.id == user_id,
+            User.totp_secret.is_(None),
+            User.totp_pending_secret == pending,
         )
-        for code in codes
-    )
-    return codes
+        .values(totp_secret=pending, totp_pending_secret=None, totp_last_step=step)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if claimed != 1:
+        db.session.rollback()
+        if _user(user_id).mfa_enabled:
+            raise Conflict("TOTP is already on")
+        raise Conflict("the enrolment was replaced: confirm a code of the newest secret")
 
 
 def _turn_off(user_id: int) -> None:
-    """Turn TOTP off, drop the recovery codes and spend live challenges, in this transaction."""
+    """Turn TOTP off, drop the recovery codes and spend live challenges, in this transaction;
+    the count of wrong codes starts again (``users mfa-reset`` ends a lockout)."""
     db.session.execute(
         update(User)
         .where(User.id == user_id)
-        .values(totp_secret=None, totp_pending_secret=None, totp_last_step=None)
+        .values(
+            totp_secret=None,
+            totp_pending_secret=None,
+            totp_last_step=None,
+            mfa_failures=0,
+            mfa_retry_at=None,
+        )
     )
     db.session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == user_id))
-    db.session.execute(
+    spend_challenges(user_id)
+
+
+def spend_challenges(user_id: int) -> int:
+    """Spend the user's open challenges, in the current transaction: their ``mfa_token``s
+    check no code again (TOTP turned off, a new password). Return how many were open."""
+    return db.session.execute(
         update(MfaChallenge)
         .where(MfaChallenge.user_id == user_id, MfaChallenge.spent_at.is_(None))
         .values(spent_at=utcnow())
-    )
+        .execution_options(synchronize_session=False)
+    ).rowcount
 
 
 def disable_totp(user_id: int, session_id: str, *, origin: Origin) -> None:
@@ -160,23 +187,18 @@ def disable_totp(user_id: int, session_id: str, *, origin: Origin) -> None:
     db.session.commit()
 
 
-def regenerate_recovery_codes(user_id: int, session_id: str, *, origin: Origin) -> list[str]:
-    """Replace the user's recovery codes; the old ones stop working. Return the new ones."""
-    if not _user(user_id).mfa_enabled:
-        raise Conflict("TOTP is not on: recovery codes come with it")
-    codes = _replace_recovery_codes(user_id)
-    audit("recovery_codes_regenerated", origin=origin, user_id=user_id, session_id=session_id)
-    db.session.commit()
-    return codes
-
-
-def reset(user_id: int, *, origin: Origin) -> int:
+def reset(user_id: int, *, origin: Origin) -> int | None:
     """Turn a user's TOTP off and end their sessions (the CLI's ``users mfa-reset``).
 
-    Return how many sessions ended. Their personal access tokens stay (``users revoke``).
+    Return how many sessions ended, or None for a user without TOTP: nothing is theirs to
+    reset, so nothing changes and no event is written (the operator is told so). Their
+    personal access tokens stay (``users revoke``).
     """
-    if db.session.get(User, user_id) is None:
+    user = db.session.get(User, user_id)
+    if user is None:
         raise NotFound("no such user")
+    if not user.mfa_enabled:
+        return None
     _turn_off(user_id)
     ended = revoke_sessions(user_id)
     audit("mfa_reset", origin=origin, user_id=user_id, sessions_ended=ended)

@@ -8,6 +8,7 @@ from api.database import db
 from api.errors import Forbidden, InvalidCredentials
 from api.models import User
 from api.origin import Origin
+from api.services import mfa
 from api.services.accounts import check_new_password
 from api.services.sessions import revoke_sessions, unless_user_deleted
 
@@ -15,7 +16,8 @@ from api.services.sessions import revoke_sessions, unless_user_deleted
 def change_password(
     user_id: int, session_id: str, current: str, new: str, *, origin: Origin
 ) -> None:
-    """Change the password after checking the current one; end every other session.
+    """Change the password after checking the current one; end every other session and
+    every open ``mfa_token`` (one got with the old password checks no code after this).
 
     A wrong current password is a failed attempt, as at login: whoever holds a token cannot
     guess the account's password faster than a stranger could.
@@ -37,6 +39,7 @@ def change_password(
     with unless_user_deleted("user deleted"):
         user.password_hash = passwords.hashing().hash(new)
         ended = revoke_sessions(user_id, keep_session_id=session_id)
+        mfa.spend_challenges(user_id)
         audit(
             "password_changed",
             origin=origin,

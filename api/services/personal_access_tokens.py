@@ -1,7 +1,8 @@
 """Personal access tokens: named, scoped, expiring tokens a user makes for scripts.
 
 The database keeps each token's record (its id, name, scopes, expiry and signing key), never
-the token: the token names its row, and its signature proves the server made it.
+the token: the token names its row and the row's random nonce, and its signature proves the
+server made it.
 """
 
 from __future__ import annotations
@@ -91,10 +92,13 @@ def create_personal_token(
         key_id=codec.signing_key_id,
         created_at=now,
         expires_at=expires_at,
+        nonce=signed_tokens.new_nonce(),
     )
     db.session.add(record)
     db.session.flush()  # the row's id goes into the token
-    claims = signed_tokens.PersonalClaims(user_id, record.id, int(expires_at.timestamp()))
+    claims = signed_tokens.PersonalClaims(
+        user_id, record.id, int(expires_at.timestamp()), record.nonce
+    )
     token = codec.issue(signed_tokens.PERSONAL, claims)
     audit(
         "personal_token_created",

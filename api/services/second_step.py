@@ -3,19 +3,24 @@ renewed proof (``POST /reauthenticate``, RFC 9470's step-up).
 
 Every code checked here, like every password, is counted: a wrong one is a failed attempt for
 the client's address and the user's name, and while either counter is over its limit even the
-right code gets 429.
+right code gets 429. Each is counted on the account too, before it is checked
+(``second_factor_failures``): wrong codes in a row, across every ``mfa_token``, make the next
+TOTP code wait longer, and after 100 only a recovery code passes.
 """
 
 from __future__ import annotations
 
+from functools import partial
+
 from sqlalchemy import case, select, update
 
 from api.audit_writer import audit
-from api.credentials import failed_attempts, passwords, signed_tokens
+from api.credentials import failed_attempts, passwords, second_factor_failures, signed_tokens
 from api.database import db
 from api.errors import Forbidden, Invalid, InvalidCredentials
 from api.models import LoginSession, MfaChallenge, User, utcnow
 from api.origin import Origin
+from api.refusal_tally import count_refusal
 from api.services import mfa
 from api.services.sessions import TokenPair, open_session, token_pair
 
@@ -34,12 +39,13 @@ def complete_login(
 
     The ``mfa_token`` names a challenge, spent by this success, by ``MAX_CHALLENGE_FAILURES``
     wrong codes or by its expiry. One HMAC for the token, at most three for the code, and no
-    password hash: the password was checked at ``POST /login``.
+    password hash: the password was checked at ``POST /login``. A token that fails its form,
+    signature or expiry proves nothing: counted, not an audit row each.
     """
     try:
         claims = signed_tokens.codec().verify(signed_tokens.MFA, mfa_token)
     except signed_tokens.TokenError as exc:
-        audit("mfa_challenge", "failure", origin=origin, refused=True, reason=exc.reason)
+        count_refusal("mfa_challenge", exc.reason, origin=origin)
         raise InvalidMfaToken(exc.reason) from None
     now = utcnow()
     row = db.session.execute(
@@ -61,6 +67,14 @@ def complete_login(
     challenge, user = row
     user_id, key, failures = user.id, user.username_key, challenge.failures
     failed_attempts.check(origin, key)
+    recovery = recovery_code is not None
+    counting = {
+        "origin": origin,
+        "event": "mfa_challenge",
+        "locked": InvalidCredentials(second_factor_failures.LOCKED),
+    }
+    second_factor_failures.refuse_early(user, recovery, now, **counting)
+    counted = second_factor_failures.count_attempt(user, recovery, now, **counting)
     factor = mfa.check_second_factor(user, code, recovery_code, now)
     if factor is None:
         spent = failures + 1 >= mfa.MAX_CHALLENGE_FAILURES
@@ -72,7 +86,8 @@ def complete_login(
             ),
             "mfa_challenge",
             user_id=user_id,
-            change=lambda: _count_wrong_code(claims.challenge_id),
+            change=lambda: _count_wrong_code(claims.challenge_id, counted, user_id, origin),
+            counted=True,
             reason=WRONG_CODE,
             spent=spent,
         )
@@ -91,6 +106,7 @@ def complete_login(
         raise InvalidMfaToken("mfa_token already used")
     audit("mfa_challenge", origin=origin, user_id=user.id, factor=factor)
     _audit_recovery_code(user.id, factor, origin)
+    second_factor_failures.forgive(user)  # written with the login's last_login_at
     return open_session(user, origin=origin)
 
 
@@ -109,20 +125,23 @@ def _challenge_refusal(row, now) -> str | None:
     return None
 
 
-def _count_wrong_code(challenge_id: str) -> None:
-    """Count a wrong code on the challenge; the last allowed one spends it."""
-    failures = MfaChallenge.failures + 1
+def _count_wrong_code(challenge_id: str, failures: int, user_id: int, origin: Origin) -> None:
+    """Count a wrong code on the challenge, the last allowed one spending it; and record the
+    account's lockout if this code reached it."""
+    challenge_failures = MfaChallenge.failures + 1
     db.session.execute(
         update(MfaChallenge)
         .where(MfaChallenge.id == challenge_id, MfaChallenge.spent_at.is_(None))
         .values(
-            failures=failures,
+            failures=challenge_failures,
             spent_at=case(
-                (failures >= mfa.MAX_CHALLENGE_FAILURES, utcnow()), else_=MfaChallenge.spent_at
+                (challenge_failures >= mfa.MAX_CHALLENGE_FAILURES, utcnow()),
+                else_=MfaChallenge.spent_at,
             ),
         )
         .execution_options(synchronize_session=False)
     )
+    second_factor_failures.record_wrong(failures, origin=origin, user_id=user_id)
 
 
 def _audit_recovery_code(user_id: int, factor: str, origin: Origin) -> None:
@@ -161,13 +180,30 @@ def reauthenticate(
         raise Invalid("TOTP is off", {field: ["TOTP is off for this user: send the password."]})
     key = user.username_key
     failed_attempts.check(origin, key)
-    now = utcnow()
+    recovery = recovery_code is not None
+    counting = {
+        "origin": origin,
+        "event": "reauthenticated",
+        "locked": Forbidden(second_factor_failures.LOCKED),
+    }
+    if user.mfa_enabled:
+        # Before the password is checked, so that neither refusal says anything about it.
+        second_factor_failures.refuse_early(user, recovery, utcnow(), **counting)
     proved = passwords.hashing().verify(user.password_hash, password)
-    factor = None
+    now = utcnow()
+    factor = counted = None
     if proved and user.mfa_enabled:
+        counted = second_factor_failures.count_attempt(user, recovery, now, **counting)
         factor = mfa.check_second_factor(user, code, recovery_code, now)
         proved = factor is not None
     if not proved:
+        lockout = partial(
+            second_factor_failures.record_wrong,
+            counted,
+            origin=origin,
+            user_id=user_id,
+            session_id=session_id,
+        )
         failed_attempts.refuse_wrong_secret(
             origin,
             key,
@@ -175,7 +211,11 @@ def reauthenticate(
             "reauthenticated",
             user_id=user_id,
             session_id=session_id,
+            change=lockout if counted else None,
+            counted=bool(counted),
         )
+    if counted is not None:
+        second_factor_failures.forgive(user)
     renewed = db.session.execute(
         update(LoginSession)
         .where(

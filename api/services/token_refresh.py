@@ -13,6 +13,7 @@ from api.database import db
 from api.errors import InvalidCredentials
 from api.models import LoginSession, User, session_refusal, utcnow
 from api.origin import Origin
+from api.refusal_tally import count_refusal
 from api.services.sessions import TokenPair, revoke_session, token_pair
 
 
@@ -32,7 +33,8 @@ def refresh(refresh_token: str, *, origin: Origin) -> TokenPair:
     try:
         claims = signed_tokens.codec().verify(signed_tokens.REFRESH, refresh_token)
     except signed_tokens.TokenError as exc:
-        audit("refresh", "failure", origin=origin, refused=True, reason=exc.reason)
+        # It proves nothing and costs its sender nothing: counted, not an audit row each.
+        count_refusal("refresh", exc.reason, origin=origin)
         raise InvalidRefreshToken(exc.reason) from None
     now = utcnow()
     active_user = select(User.id).where(User.id == claims.user_id, User.is_active.is_(True))
@@ -50,10 +52,13 @@ def refresh(refresh_token: str, *, origin: Origin) -> TokenPair:
     if swapped != 1:
         db.session.rollback()
         return _race_or_refuse(claims, origin)
+    # Read and signed before the commit, while this transaction holds the row: once it is
+    # committed, a delete of the user (or the session) may take the row at any moment.
+    login_session = db.session.get(LoginSession, claims.session_id, populate_existing=True)
+    pair = token_pair(login_session)
     audit("refresh", origin=origin, user_id=claims.user_id, session_id=claims.session_id)
     db.session.commit()
-    login_session = db.session.get(LoginSession, claims.session_id, populate_existing=True)
-    return token_pair(login_session)
+    return pair
 
 
 def _within_leeway(login_session: LoginSession, generation: int) -> bool:
@@ -84,10 +89,12 @@ def _race_or_refuse(claims: signed_tokens.Claims, origin: Origin) -> TokenPair:
         )
     ids = {"origin": origin, "user_id": claims.user_id, "session_id": claims.session_id}
     if reason is None and _within_leeway(login_session, claims.generation):
-        # No swap and no new generation: the session goes on as one, both tabs in it.
+        # No swap and no new generation: the session goes on as one, both tabs in it. The
+        # pair is made before the commit expires the row, which a delete may take meanwhile.
+        pair = token_pair(login_session)
         audit("refresh", **ids, leeway=True)
         db.session.commit()
-        return token_pair(login_session)
+        return pair
     if reason is None:
         # The session is live, so the token's generation is an old one: it was spent before.
         revoke_session(claims.session_id)
