@@ -10,18 +10,21 @@ from typing import Any
 from flask import Flask
 
 from api import audit_writer, auth, commands, database, resources, security
-from api.config import load_config
+from api.config import instance_app, load_config
 from api.credentials import failed_attempts, passwords, secret_box, signed_tokens, signing_keys
 from api.errors import register_error_handlers
-from api.http import client_info, docs, dumping, headers, openapi, request_deadline, routing
+from api.http import client_info, cors, docs, dumping, headers, openapi, request_deadline, routing
 from api.operations import health, metrics
 
 __all__ = ["create_app"]
 
 
 def create_app(config: dict[str, Any] | None = None, instance_path: str | None = None) -> Flask:
-    """Build the app: configuration, extensions, blueprints, errors and CLI."""
-    app = Flask(__name__, instance_path=instance_path, instance_relative_config=True)
+    """Build the app: configuration, extensions, blueprints, errors and CLI.
+
+    The instance folder is ``instance_path``, else ``TESSERA_INSTANCE_PATH`` (``api.config``).
+    """
+    app = instance_app(instance_path)
     os.makedirs(app.instance_path, exist_ok=True)
     load_config(app, config)
     signing_keys.configure_signing_keys(app)
@@ -38,6 +41,7 @@ def register_extensions(app: Flask) -> None:
     metrics.init_app(app)  # before the others' hooks: it times and counts every answer
     request_deadline.init_app(app)  # before headers, so that its 408 gets them too
     headers.init_app(app)
+    cors.init_app(app)  # after request_deadline: its 408 is readable cross-origin too
     dumping.init_app(app)
     routing.init_app(app)
     database.init_app(app)

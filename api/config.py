@@ -1,104 +1,516 @@
-"""Configuration: package defaults, then ``instance/config.py``, then the environment.
+"""Configuration: package defaults, then ``instance/config.py``, then the environment, then the
+overrides ``create_app`` is given; every value checked once, before anything uses it.
 
-The defaults are the production ones, so forgetting to choose fails safe.
+``SETTINGS`` is the one list of settings: each row holds the default (the production one, so
+forgetting to choose fails safe), how the environment's text becomes a value, the accepted
+form in words and the check. A value the server cannot use stops the start with one line,
+``NAME must be FORM`` (a ``ConfigError``); it is never replaced by the default.
+
+Booleans are words: ``true``/``false``, ``yes``/``no``, ``on``/``off`` and ``1``/``0``, in
+any case, the spellings operators and platforms commonly write; anything else ("flase",
+"maybe") is refused rather than read as false.
 """
 
 from __future__ import annotations
 
+import copy
+import ipaddress
+import json
 import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
+import sqlalchemy as sa
+from cryptography.fernet import Fernet
 from flask import Flask
+from limits import parse_many
 
-ACCESS_TOKEN_MAX_AGE = 15 * 60
-REFRESH_TOKEN_MAX_AGE = 14 * 24 * 3600
-SESSION_MAX_AGE = 30 * 24 * 3600
-# A refresh token spent this many seconds ago or less, presented again, is a client race
-# (two tabs, a retry after a lost answer), not a theft: 0 treats every reuse as theft.
-REFRESH_REUSE_LEEWAY = 10
-# How recent a login must be for an operation marked fresh (RFC 9470's max_age).
-REAUTH_MAX_AGE = 600
-# Who must have a second factor: "none", "admins" or "all".
-MFA_REQUIRED = "none"
-mfa_policies = ("none", "admins", "all")  # lower case: not a setting
-# How long the second step of a login may take: the mfa_token's and its challenge's lifetime.
-MFA_TOKEN_MAX_AGE = 300
-# The issuer an authenticator app shows beside the account name.
-MFA_ISSUER = "Tessera"
-# Fernet keys that encrypt TOTP secrets, newest first; unset: a key file in the instance folder.
-MFA_ENCRYPTION_KEYS: list[str] = []
-PERSONAL_TOKEN_DEFAULT_AGE = 30 * 24 * 3600
-PERSONAL_TOKEN_MAX_AGE = 365 * 24 * 3600
-DATABASE_URL: str | None = None  # default: SQLite file in the instance folder
-REDIS_URL: str | None = None
-TOKEN_QUERY_PARAM: str | None = None
-LOGIN_RATE_LIMIT = "10 per minute"
-RATE_LIMIT_FAIL_OPEN = True
-# Names this deployment's counters in a Redis shared with others.
-RATE_LIMIT_KEY_PREFIX = "tessera"
-TRUSTED_PROXIES = 0
-PASSWORD_MIN_LENGTH = 8
-ARGON2_TIME_COST = 2
-ARGON2_MEMORY_COST = 19 * 1024  # KiB
-ARGON2_PARALLELISM = 1
-LAST_USED_RESOLUTION = 60  # seconds between writes of a session's last_used_at
-# How many days of audit events ``manage.py audit prune`` keeps unless told otherwise.
-AUDIT_RETENTION_DAYS = 90
-MAX_CONTENT_LENGTH = 1024 * 1024
-SECRET_KEY: str | None = None
-SECRET_KEY_FALLBACKS: list[str] = []
-SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {}
-# psycopg prepares a statement on the server once it has run this many times on a connection;
-# None never prepares (PgBouncer before 1.21 in transaction mode, see README).
-DATABASE_PREPARE_THRESHOLD: int | None = 5
-METRICS_ENABLED = False
-METRICS_ALLOWED_NETWORKS = ["127.0.0.0/8", "::1"]  # who may read GET /metrics
+# Where the instance folder (instance/config.py, the SQLite database, the key files) lives,
+# read before the app is made: the operator's choice, over Flask's default.
+INSTANCE_PATH_VARIABLE = "TESSERA_INSTANCE_PATH"
+MFA_POLICIES = ("none", "admins", "all")
+# A signing key anyone could guess; shorter keys are refused too.
+WELL_KNOWN_KEYS = {"", "dev", "secret", "changeme", "change-me", "secret-key", "your-secret-key"}
+MIN_KEY_LENGTH = 32
+TRUE_WORDS = {"true", "yes", "on", "1"}
+FALSE_WORDS = {"false", "no", "off", "0"}
+SIMPLE_NAME = re.compile(r"[A-Za-z0-9._-]+")
 
-# Environment variables read, and how to turn their text into a value.
-environment_parsers = {
-    "SECRET_KEY": str,
-    "SECRET_KEY_FALLBACKS": lambda text: [k for k in text.split(",") if k],
-    "DATABASE_URL": str,
-    "DATABASE_PREPARE_THRESHOLD": lambda text: None if text.lower() == "none" else int(text),
-    "REDIS_URL": str,
-    "ACCESS_TOKEN_MAX_AGE": int,
-    "REFRESH_TOKEN_MAX_AGE": int,
-    "SESSION_MAX_AGE": int,
-    "REFRESH_REUSE_LEEWAY": int,
-    "REAUTH_MAX_AGE": int,
-    "MFA_REQUIRED": str,
-    "MFA_TOKEN_MAX_AGE": int,
-    "MFA_ISSUER": str,
-    "MFA_ENCRYPTION_KEYS": lambda text: [k.strip() for k in text.split(",") if k.strip()],
-    "PERSONAL_TOKEN_DEFAULT_AGE": int,
-    "PERSONAL_TOKEN_MAX_AGE": int,
-    "TOKEN_QUERY_PARAM": str,
-    "LOGIN_RATE_LIMIT": str,
-    "RATE_LIMIT_FAIL_OPEN": lambda text: text.lower() in {"1", "true", "yes", "on"},
-    "TRUSTED_PROXIES": int,
-    "PASSWORD_MIN_LENGTH": int,
-    "ARGON2_TIME_COST": int,
-    "ARGON2_MEMORY_COST": int,
-    "ARGON2_PARALLELISM": int,
-    "METRICS_ENABLED": lambda text: text.lower() in {"1", "true", "yes", "on"},
-    "METRICS_ALLOWED_NETWORKS": lambda text: [n.strip() for n in text.split(",") if n.strip()],
-    "AUDIT_RETENTION_DAYS": int,
-}
+
+class ConfigError(RuntimeError):
+    """A setting holds a value the server cannot use; the message is one line naming it."""
+
+
+Check = Callable[[Any, Mapping[str, Any]], bool]
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting: its default, how its text is read, what it accepts (in words and as a
+    check) and one value it refuses (the tests start with each)."""
+
+    name: str
+    default: Any
+    parse: Callable[[str], Any]
+    form: str
+    check: Check
+    bad: str
+    # An empty environment variable means "not set", except where empty is itself a choice
+    # to refuse (``SECRET_KEY=`` when a secret store delivered nothing).
+    empty_is_unset: bool = True
+
+    @property
+    def refusal(self) -> str:
+        """The one line that refuses a value of this setting."""
+        return f"{self.name} must be {self.form}"
+
+
+# Parsers: the environment's text to a value; a ValueError means the text is not of the form.
+
+
+def _text(text: str) -> str:
+    return text
+
+
+def _whole_number(text: str) -> int:
+    return int(text.strip())
+
+
+def _boolean(text: str) -> bool:
+    word = text.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ValueError(word)
+
+
+def _listed(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def _whole_number_or_none(text: str) -> int | None:
+    return None if text.strip().lower() == "none" else int(text.strip())
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    value = json.loads(text)
+    if not isinstance(value, dict):
+        raise ValueError(text)
+    return value
+
+
+# Checks: whether a parsed value (or one from Python, in the instance file or the overrides)
+# can be used; ``config`` is the whole configuration, for the checks that compare settings.
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _at_least(minimum: int) -> Check:
+    return lambda value, config: _is_int(value) and value >= minimum
+
+
+def _is_bool(value: Any, config: Mapping[str, Any]) -> bool:
+    return isinstance(value, bool)
+
+
+def _is_name(value: Any, config: Mapping[str, Any]) -> bool:
+    return isinstance(value, str) and SIMPLE_NAME.fullmatch(value) is not None
+
+
+def _optional(check: Check) -> Check:
+    return lambda value, config: value is None or check(value, config)
+
+
+def _each(check: Callable[[Any], bool]) -> Check:
+    return lambda value, config: isinstance(value, list) and all(check(item) for item in value)
+
+
+def _is_key(value: Any, config: Mapping[str, Any]) -> bool:
+    """A signing key: long and not well known; debug mode may use a weak one, never none."""
+    if not isinstance(value, str) or not value.strip():
+        return False
+    if config.get("DEBUG"):
+        return True
+    return value.strip().lower() not in WELL_KNOWN_KEYS and len(value) >= MIN_KEY_LENGTH
+
+
+def _are_keys(value: Any, config: Mapping[str, Any]) -> bool:
+    return isinstance(value, list) and all(_is_key(key, config) for key in value)
+
+
+def _is_database_url(value: Any) -> bool:
+    try:
+        return bool(sa.make_url(value).drivername)
+    except (sa.exc.ArgumentError, TypeError, ValueError):
+        return False
+
+
+def _is_redis_url(value: Any) -> bool:
+    parts = urlsplit(value) if isinstance(value, str) else None
+    return parts is not None and parts.scheme in ("redis", "rediss") and bool(parts.netloc)
+
+
+def _is_fernet_key(value: Any) -> bool:
+    try:
+        Fernet(value)
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
+def _is_rate(value: Any, config: Mapping[str, Any]) -> bool:
+    try:
+        return isinstance(value, str) and bool(parse_many(value))
+    except ValueError:
+        return False
+
+
+def _is_network(value: Any) -> bool:
+    try:
+        ipaddress.ip_network(value)
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
+def _is_origin(value: Any) -> bool:
+    """``scheme://host[:port]`` exactly, as a browser sends it in ``Origin``."""
+    if not isinstance(value, str) or value.strip() != value:
+        return False
+    parts = urlsplit(value)
+    try:
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:  # a port that is not a number
+        return False
+    return (
+        port_ok
+        and parts.scheme in ("http", "https")
+        and bool(parts.hostname)
+        and "@" not in parts.netloc
+        and value == f"{parts.scheme}://{parts.netloc}"
+    )
+
+
+def _is_public_url(value: Any, config: Mapping[str, Any]) -> bool:
+    if not isinstance(value, str):
+        return False
+    parts = urlsplit(value)
+    return (
+        parts.scheme in ("http", "https")
+        and bool(parts.hostname)
+        and not parts.query
+        and not parts.fragment
+        and "?" not in value
+        and "#" not in value
+    )
+
+
+def _is_default_age(value: Any, config: Mapping[str, Any]) -> bool:
+    longest = config.get("PERSONAL_TOKEN_MAX_AGE")
+    return _is_int(value) and value >= 1 and (not _is_int(longest) or value <= longest)
+
+
+def _is_argon2_memory(value: Any, config: Mapping[str, Any]) -> bool:
+    lanes = config.get("ARGON2_PARALLELISM")
+    return _is_int(value) and value >= 8 * (lanes if _is_int(lanes) and lanes > 0 else 1)
+
+
+def _is_engine_options(value: Any, config: Mapping[str, Any]) -> bool:
+    return isinstance(value, dict)
+
+
+SECONDS = "a whole number of seconds, at least 1"
+FERNET_RECIPE = (
+    "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
+)
+
+
+def _lifetime(name: str, default: int) -> Setting:
+    return Setting(name, default, _whole_number, SECONDS, _at_least(1), "abc")
+
+
+SETTINGS: tuple[Setting, ...] = (
+    # Unset: a key generated into the instance folder on the first start, and kept.
+    Setting(
+        "SECRET_KEY",
+        None,
+        _text,
+        f"at least {MIN_KEY_LENGTH} random characters, never a word such as dev",
+        _optional(_is_key),
+        "dev",
+        empty_is_unset=False,
+    ),
+    # Older keys that still verify what they signed, oldest first.
+    Setting(
+        "SECRET_KEY_FALLBACKS",
+        [],
+        _listed,
+        f"a comma-separated list of keys of at least {MIN_KEY_LENGTH} random characters",
+        _are_keys,
+        "dev",
+    ),
+    # Unset: SQLite file tessera.db in the instance folder.
+    Setting(
+        "DATABASE_URL",
+        None,
+        _text,
+        "a database URL: use sqlite:///PATH or postgresql+psycopg://USER@HOST:PORT/NAME",
+        _optional(lambda value, config: _is_database_url(value)),
+        "not a url at all",
+    ),
+    # psycopg prepares a statement on the server once it has run this many times on a
+    # connection; None never prepares (PgBouncer before 1.21 in transaction mode, see README).
+    Setting(
+        "DATABASE_PREPARE_THRESHOLD",
+        5,
+        _whole_number_or_none,
+        "a whole number of executions, 0 or more, or none",
+        _optional(_at_least(0)),
+        "often",
+    ),
+    # Unset: the failed-login counters in this process's memory.
+    Setting(
+        "REDIS_URL",
+        None,
+        _text,
+        "a redis:// or rediss:// URL",
+        _optional(lambda value, config: _is_redis_url(value)),
+        "notaurl",
+    ),
+    _lifetime("ACCESS_TOKEN_MAX_AGE", 15 * 60),
+    _lifetime("REFRESH_TOKEN_MAX_AGE", 14 * 24 * 3600),
+    _lifetime("SESSION_MAX_AGE", 30 * 24 * 3600),
+    # A refresh token spent this many seconds ago or less, presented again, is a client race
+    # (two tabs, a retry after a lost answer), not a theft: 0 treats every reuse as theft.
+    Setting(
+        "REFRESH_REUSE_LEEWAY",
+        10,
+        _whole_number,
+        "a whole number of seconds, 0 (off) or more",
+        _at_least(0),
+        "-1",
+    ),
+    # How recent a login must be for an operation marked fresh (RFC 9470's max_age).
+    _lifetime("REAUTH_MAX_AGE", 600),
+    # Who must have a second factor.
+    Setting(
+        "MFA_REQUIRED",
+        "none",
+        _text,
+        f"one of {', '.join(MFA_POLICIES)}",
+        lambda value, config: value in MFA_POLICIES,
+        "sometimes",
+    ),
+    # How long the second step of a login may take: the mfa_token's and its challenge's.
+    _lifetime("MFA_TOKEN_MAX_AGE", 300),
+    # The issuer an authenticator app shows beside the account name (a colon would split it).
+    Setting(
+        "MFA_ISSUER",
+        "Tessera",
+        _text,
+        "a name without a colon",
+        lambda value, config: isinstance(value, str) and bool(value.strip()) and ":" not in value,
+        "Acme:Tessera",
+    ),
+    # Fernet keys that encrypt TOTP secrets, newest first; unset: a key file in the instance.
+    Setting(
+        "MFA_ENCRYPTION_KEYS",
+        [],
+        _listed,
+        f"a comma-separated list of Fernet keys, newest first ({FERNET_RECIPE})",
+        _each(_is_fernet_key),
+        "not a key",
+    ),
+    _lifetime("PERSONAL_TOKEN_MAX_AGE", 365 * 24 * 3600),
+    Setting(
+        "PERSONAL_TOKEN_DEFAULT_AGE",
+        30 * 24 * 3600,
+        _whole_number,
+        "a whole number of seconds, at least 1 and at most PERSONAL_TOKEN_MAX_AGE",
+        _is_default_age,
+        "400 days",
+    ),
+    # Unset: no token in a query string, ever.
+    Setting(
+        "TOKEN_QUERY_PARAM",
+        None,
+        _text,
+        "a query parameter name of letters, digits, '.', '_' or '-'",
+        _optional(_is_name),
+        "access token",
+    ),
+    Setting(
+        "LOGIN_RATE_LIMIT",
+        "10 per minute",
+        _text,
+        'a rate such as "10 per minute"',
+        _is_rate,
+        "lots",
+    ),
+    # While Redis is down: serve logins without limits (true) or answer 503 (false).
+    Setting("RATE_LIMIT_FAIL_OPEN", True, _boolean, "true or false", _is_bool, "flase"),
+    # Names this deployment's counters in a Redis shared with others.
+    Setting(
+        "RATE_LIMIT_KEY_PREFIX",
+        "tessera",
+        _text,
+        "a name of letters, digits, '.', '_' or '-'",
+        _is_name,
+        "two words",
+    ),
+    Setting(
+        "TRUSTED_PROXIES",
+        0,
+        _whole_number,
+        "a whole number of proxies, 0 or more",
+        _at_least(0),
+        "-1",
+    ),
+    Setting(
+        "PASSWORD_MIN_LENGTH",
+        8,
+        _whole_number,
+        "a whole number of characters, at least 1",
+        _at_least(1),
+        "eight",
+    ),
+    Setting(
+        "ARGON2_TIME_COST",
+        2,
+        _whole_number,
+        "an integer of at least 1 iteration",
+        _at_least(1),
+        "0",
+    ),
+    Setting(
+        "ARGON2_MEMORY_COST",
+        19 * 1024,
+        _whole_number,
+        "an integer of at least 8 × ARGON2_PARALLELISM KiB",  # noqa: RUF001 - the sign as read
+        _is_argon2_memory,
+        "1",
+    ),
+    Setting(
+        "ARGON2_PARALLELISM",
+        1,
+        _whole_number,
+        "an integer of at least 1 lane",
+        _at_least(1),
+        "0",
+    ),
+    # Seconds between writes of a session's last_used_at.
+    Setting(
+        "LAST_USED_RESOLUTION",
+        60,
+        _whole_number,
+        "a whole number of seconds, 0 or more",
+        _at_least(0),
+        "a minute",
+    ),
+    # How many days of audit events ``audit prune`` keeps unless told otherwise.
+    Setting(
+        "AUDIT_RETENTION_DAYS",
+        90,
+        _whole_number,
+        "a whole number of days, at least 1",
+        _at_least(1),
+        "0",
+    ),
+    Setting(
+        "MAX_CONTENT_LENGTH",
+        1024 * 1024,
+        _whole_number,
+        "a whole number of bytes, at least 1",
+        _at_least(1),
+        "1MB",
+    ),
+    # Passed to SQLAlchemy's create_engine beside Tessera's own options.
+    Setting(
+        "SQLALCHEMY_ENGINE_OPTIONS",
+        {},
+        _json_object,
+        'a JSON object of SQLAlchemy engine options such as {"pool_size": 5}',
+        _is_engine_options,
+        "pool_size=5",
+    ),
+    Setting("METRICS_ENABLED", False, _boolean, "true or false", _is_bool, "maybe"),
+    # Who may read GET /metrics.
+    Setting(
+        "METRICS_ALLOWED_NETWORKS",
+        ["127.0.0.0/8", "::1"],
+        _listed,
+        "a comma-separated list of networks such as 10.0.0.0/8",
+        _each(_is_network),
+        "10.0.0.1/8",
+    ),
+    # The browser origins allowed to call the API; there are no cookies, so no credentials.
+    Setting(
+        "CORS_ORIGINS",
+        [],
+        _listed,
+        "a comma-separated list of origins scheme://host[:port], never *",
+        _each(_is_origin),
+        "*",
+    ),
+    # Unset: the URL clients use to reach the API is the request's own.
+    Setting(
+        "PUBLIC_URL",
+        None,
+        _text,
+        "an absolute http:// or https:// URL with no query or fragment",
+        _optional(_is_public_url),
+        "api.example.com",
+    ),
+)
+BY_NAME = {setting.name: setting for setting in SETTINGS}
+
+
+def defaults() -> dict[str, Any]:
+    """The package defaults, read from the table; each app gets its own lists and dicts."""
+    return {setting.name: copy.deepcopy(setting.default) for setting in SETTINGS}
+
+
+def instance_app(instance_path: str | None = None) -> Flask:
+    """Make the Flask object in the instance folder chosen: ``instance_path``, else
+    ``TESSERA_INSTANCE_PATH``, else Flask's default beside the package in a clone.
+
+    Installed (not run from a clone), Flask's default is ``<venv>/var/api-instance``: the
+    database and keys would vanish with the virtual environment. Guessing another folder (the
+    current one) would pick a different database and keys for each folder a command runs in,
+    so the start stops and asks for ``TESSERA_INSTANCE_PATH`` instead.
+    """
+    chosen = instance_path or os.environ.get(INSTANCE_PATH_VARIABLE) or None
+    app = Flask(
+        "api",
+        instance_path=os.path.abspath(chosen) if chosen else None,
+        instance_relative_config=True,
+    )
+    if not chosen and Path(app.instance_path).parts[-2:] == ("var", "api-instance"):
+        raise ConfigError(
+            f"{INSTANCE_PATH_VARIABLE} must be set to the folder for config.py, the database "
+            f"and the key files (the default, {app.instance_path}, is inside the virtual "
+            "environment)"
+        )
+    return app
 
 
 def load_config(app: Flask, overrides: dict[str, Any] | None) -> None:
-    """Fill ``app.config`` from defaults, the instance file, the environment, then overrides."""
-    app.config.from_object(__name__)
+    """Fill ``app.config`` from defaults, the instance file, the environment, then overrides,
+    and check every setting; raise ``ConfigError`` for the first one the server cannot use."""
+    app.config.update(defaults())
     app.config.from_pyfile("config.py", silent=True)
-    for name, parse in environment_parsers.items():
-        text = os.environ.get(name)
-        if text:
-            try:
-                app.config[name] = parse(text)
-            except ValueError as exc:
-                raise RuntimeError(f"environment variable {name} is not valid: {exc}") from None
-    # A key set but empty (``SECRET_KEY=`` when a secret store delivered nothing) is a
-    # mistake to refuse with a clear message, not a reason to generate a key of our own.
+    for setting in SETTINGS:
+        text = os.environ.get(setting.name)
+        if text or (text is not None and not setting.empty_is_unset):
+            app.config[setting.name] = _parsed(setting, text)
+    # Unset, the key is generated into the instance folder; set (even empty), it must be good.
     app.config["SECRET_KEY_FROM_CONFIG"] = (
         app.config.get("SECRET_KEY") is not None or "SECRET_KEY" in os.environ
     )
@@ -106,13 +518,29 @@ def load_config(app: Flask, overrides: dict[str, Any] | None) -> None:
         app.config.update(overrides)
         if overrides.get("SECRET_KEY") is not None:
             app.config["SECRET_KEY_FROM_CONFIG"] = True
+    check_config(app.config)
     if not app.config["DATABASE_URL"]:
         app.config["DATABASE_URL"] = f"sqlite:///{os.path.join(app.instance_path, 'tessera.db')}"
     app.config["DATABASE_URL"] = normalise_database_url(app.config["DATABASE_URL"])
     app.config["SQLALCHEMY_DATABASE_URI"] = app.config["DATABASE_URL"]
-    _check_token_lifetimes(app.config)
-    if app.config["MFA_REQUIRED"] not in mfa_policies:
-        raise RuntimeError(f"MFA_REQUIRED must be one of {', '.join(mfa_policies)}")
+
+
+def check_config(config: dict[str, Any]) -> None:
+    """Read text written where a value was expected (``"300"`` in the instance file), then
+    check every setting; raise ``ConfigError`` naming the first the server cannot use."""
+    for setting in SETTINGS:
+        value = config.get(setting.name)
+        if isinstance(value, str) and setting.parse is not _text:
+            config[setting.name] = value = _parsed(setting, value)
+        if not setting.check(value, config):
+            raise ConfigError(setting.refusal)
+
+
+def _parsed(setting: Setting, text: str) -> Any:
+    try:
+        return setting.parse(text)
+    except ValueError:
+        raise ConfigError(setting.refusal) from None
 
 
 def normalise_database_url(url: str) -> str:
@@ -127,19 +555,7 @@ def normalise_database_url(url: str) -> str:
     return url
 
 
-def _check_token_lifetimes(config: dict[str, Any]) -> None:
-    for name in (
-        "ACCESS_TOKEN_MAX_AGE",
-        "REFRESH_TOKEN_MAX_AGE",
-        "SESSION_MAX_AGE",
-        "REAUTH_MAX_AGE",
-        "MFA_TOKEN_MAX_AGE",
-        "PERSONAL_TOKEN_DEFAULT_AGE",
-        "PERSONAL_TOKEN_MAX_AGE",
-    ):
-        if int(config[name]) <= 0:
-            raise RuntimeError(f"{name} must be a positive number of seconds")
-    if int(config["REFRESH_REUSE_LEEWAY"]) < 0:
-        raise RuntimeError("REFRESH_REUSE_LEEWAY must be 0 (off) or a number of seconds")
-    if int(config["PERSONAL_TOKEN_DEFAULT_AGE"]) > int(config["PERSONAL_TOKEN_MAX_AGE"]):
-        raise RuntimeError("PERSONAL_TOKEN_DEFAULT_AGE must not exceed PERSONAL_TOKEN_MAX_AGE")
+def describe_instance(app: Flask) -> str:
+    """Say where this app keeps its data, without the database password."""
+    database = sa.make_url(app.config["DATABASE_URL"]).render_as_string(hide_password=True)
+    return f"instance folder: {app.instance_path}, database: {database}"

@@ -11,9 +11,9 @@ from support.accounts import PASSWORD
 from support.hashing import CHEAP_HASHING_ENV
 
 from api import commands, models
-from api.commands.common import fail_cleanly, printable
+from api.commands.common import echo_table, fail_cleanly, printable
 from api.database import db
-from api.models import LoginSession, User
+from api.models import AuditEvent, LoginSession, User
 
 
 def _users(app) -> dict[str, User]:
@@ -48,6 +48,27 @@ def test_create_user_with_mismatched_prompts_asks_again(app, cli, terminal):
     assert result.exit_code == 0
     assert "do not match" in result.output.lower()
     assert "alice" in _users(app)
+
+
+def test_a_refused_password_is_explained_before_it_is_asked_again(app, cli, terminal):
+    typed = f"password123\n{PASSWORD}\n{PASSWORD}\n"
+    result = cli("users", "create", "alice", input=typed)
+    assert result.exit_code == 0, result.output
+    # The common one is refused at once: asked for twice, never confirmed.
+    assert result.stderr.splitlines() == ["password refused: Is too common; choose another."]
+    assert result.stdout.count("Password:") == 2
+    assert result.stdout.count("Repeat for confirmation:") == 1
+    assert "password123" not in result.output and PASSWORD not in result.output
+    assert "alice" in _users(app)
+
+
+def test_set_password_checks_the_first_entry_against_the_username(client, cli, alice, terminal):
+    new = "a brand new passphrase"
+    result = cli("users", "set-password", "alice", input=f"Alice\n{new}\n{new}\n")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == ["password refused: Must be at least 8 characters long."]
+    assert result.stdout.count("Repeat for confirmation:") == 1
+    assert client.post("/login", json={"username": "alice", "password": new}).status_code == 200
 
 
 def test_create_user_reads_the_password_from_stdin(app, cli):
@@ -127,6 +148,35 @@ def test_list_users_as_table_and_json(cli, make_user):
     }
     assert records[0]["is_admin"] is True and records[1]["last_login_at"] is None
     assert records[0]["mfa_enabled"] is False
+
+
+def test_every_table_prints_its_header_even_with_no_rows(cli):
+    users = cli("users", "list").stdout.splitlines()
+    assert [line.split() for line in users] == [
+        ["id", "username", "is_admin", "is_active", "mfa_enabled", "created_at", "last_login_at"]
+    ]
+    tokens = cli("tokens", "list").stdout.splitlines()
+    assert [line.split() for line in tokens] == [
+        ["id", "user", "name", "scopes", "expires_at", "last_used_at", "key_id"]
+    ]
+
+
+def test_a_table_streams_a_page_at_a_time_and_its_columns_only_widen(monkeypatch):
+    monkeypatch.setattr(commands.common, "TABLE_PAGE", 2)
+    lines: list[str] = []
+    monkeypatch.setattr(commands.common.click, "echo", lines.append)
+    printed_before = []  # how many lines were out when each row was made
+    rows = (printed_before.append(len(lines)) or [str(n), "x" * n, "text"] for n in range(1, 6))
+    echo_table(["n", "xs", "note"], rows)
+    assert printed_before == [0, 0, 3, 3, 5]
+    assert lines == [
+        "n  xs  note",
+        "1  x   text",
+        "2  xx  text",
+        "3  xxx   text",  # the second page is wider: aligned within, wider from there on
+        "4  xxxx  text",
+        "5  xxxxx  text",
+    ]
 
 
 def test_users_list_json_is_what_get_users_answers(client, cli, admin, make_user):
@@ -250,6 +300,20 @@ def test_delete_with_yes_removes_user_notes_and_sessions(app, client, cli, alice
     assert _users(app) == {}
     with app.app_context():
         assert db.session.scalar(db.select(db.func.count()).select_from(LoginSession)) == 0
+
+
+def test_mfa_reset_of_a_user_without_totp_says_so_and_changes_nothing(app, client, cli, alice):
+    before = _audit_events(app)
+    result = cli("users", "mfa-reset", "alice")
+    assert result.exit_code == 0
+    assert result.stdout == "'alice' has no second factor; nothing changed\n"
+    assert client.get("/me", headers=alice.headers).status_code == 200
+    assert _audit_events(app) == before
+
+
+def _audit_events(app) -> list[str]:
+    with app.app_context():
+        return list(db.session.scalars(db.select(AuditEvent.event).order_by(AuditEvent.id)))
 
 
 @pytest.mark.parametrize(

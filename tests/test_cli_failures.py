@@ -125,7 +125,7 @@ def test_a_sqlite_file_in_a_missing_directory_is_one_line(tmp_path, args):
     [
         ("mysql://tessera@127.0.0.1/tessera", "needs a driver that is not installed (mysql)"),
         ("nonsense://", "names an unknown kind of database (nonsense)"),
-        ("not a url at all", "is not a database URL"),
+        ("not a url at all", "must be a database URL"),
     ],
 )
 @pytest.mark.parametrize("args", [("init-db",), ("users", "list"), ("--help",)], ids=" ".join)

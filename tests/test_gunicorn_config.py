@@ -1,11 +1,14 @@
-"""gunicorn.conf.py: the settings production gunicorn runs with, read as gunicorn reads them."""
+"""The settings production gunicorn runs with (``api/gunicorn_settings.py``, which the clone's
+``gunicorn.conf.py`` reads), loaded as gunicorn loads them."""
 
 from __future__ import annotations
 
 import os
 import resource
 import runpy
+import subprocess
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -15,20 +18,71 @@ from support.accounts import PASSWORD
 from support.loopback import call
 from support.servers import deployment_for, servers
 
+from api.config import SETTINGS
 from api.http import request_deadline
+
+SETTINGS_MODULE = "api.gunicorn_settings"
+
+
+def settings() -> dict:
+    """The packaged settings module's names, read afresh (as ``-c python:...`` reads them)."""
+    return runpy.run_module(SETTINGS_MODULE)
 
 
 def gunicorn_config(monkeypatch, **environment: str) -> Config:
-    """Load gunicorn.conf.py under ``environment`` into gunicorn's own, validated settings."""
+    """Load the packaged settings under ``environment`` into gunicorn's own, validated ones."""
     for name in ("TRUSTED_PROXIES", "WEB_CONCURRENCY", "FORWARDED_ALLOW_IPS", "REDIS_URL"):
         monkeypatch.delenv(name, raising=False)
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
+    return _validated(settings())
+
+
+def _validated(names: dict) -> Config:
     config = Config()
-    for name, value in runpy.run_path(str(ROOT / "gunicorn.conf.py")).items():
+    for name, value in names.items():
         if name in config.settings:
             config.set(name, value)
     return config
+
+
+def test_the_clones_gunicorn_conf_py_is_the_packaged_settings(monkeypatch):
+    monkeypatch.setenv("WEB_CONCURRENCY", "3")
+    from_file = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    packaged = settings()
+    assert {name for name in packaged if not name.startswith("__")} <= set(from_file)
+    file_config, packaged_config = _validated(from_file), _validated(packaged)
+    for name in Config().settings:
+        value = getattr(packaged_config, name)
+        if not callable(value):  # hooks and classes: the same code, made by each reading
+            assert getattr(file_config, name) == value, name
+    assert file_config.workers == 3  # read afresh: the environment of this reading counts
+    monkeypatch.setenv("WEB_CONCURRENCY", "2")
+    assert _validated(runpy.run_path(str(ROOT / "gunicorn.conf.py"))).workers == 2
+
+
+@pytest.mark.parametrize("setting", SETTINGS, ids=lambda setting: setting.name)
+def test_a_setting_the_app_cannot_use_stops_gunicorn_before_any_worker(monkeypatch, setting):
+    monkeypatch.setenv(setting.name, setting.bad)
+    with pytest.raises(SystemExit) as stopped:
+        settings()
+    assert stopped.value.code == f"error: {setting.refusal}"
+
+
+def test_gunicorn_with_a_bad_setting_exits_with_one_line(tmp_path):
+    environment = {**os.environ, "LOGIN_RATE_LIMIT": "lots", "TESSERA_INSTANCE_PATH": str(tmp_path)}
+    gunicorn = str(Path(sys.executable).parent / "gunicorn")
+    result = subprocess.run(
+        [gunicorn, "-c", "gunicorn.conf.py", "-b", "127.0.0.1:0", "api:create_app()"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert result.stderr == 'error: LOGIN_RATE_LIMIT must be a rate such as "10 per minute"\n'
+    assert result.stdout == ""
 
 
 def test_without_redis_one_worker_process_keeps_the_login_counters_exact(monkeypatch):
@@ -45,9 +99,12 @@ def test_with_redis_workers_default_to_one_per_cpu(monkeypatch):
     assert gunicorn_config(monkeypatch, WEB_CONCURRENCY="3").workers == 3
 
 
-def test_several_workers_without_redis_are_announced_loudly_at_start(monkeypatch):
-    settings = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
-    warnings = []
+def test_several_workers_without_redis_are_announced_loudly_at_start(monkeypatch, tmp_path):
+    monkeypatch.setenv("TESSERA_INSTANCE_PATH", str(tmp_path))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    hooks = settings()
+    warnings, said = [], []
 
     class Server:
         class cfg:
@@ -58,12 +115,19 @@ def test_several_workers_without_redis_are_announced_loudly_at_start(monkeypatch
             def warning(message, *args):
                 warnings.append(message % args)
 
-    settings["when_ready"](Server)
+            @staticmethod
+            def info(message, *args):
+                said.append(message % args)
+
+    hooks["when_ready"](Server)
     assert len(warnings) == 1
     assert "3 worker processes" in warnings[0] and "REDIS_URL" in warnings[0]
     Server.cfg.workers = 1
-    settings["when_ready"](Server)
+    hooks["when_ready"](Server)
     assert len(warnings) == 1
+    # Where the data lives, said at each start.
+    expected = f"instance folder: {tmp_path}, database: sqlite:///{tmp_path / 'tessera.db'}"
+    assert said == [expected, expected]
 
 
 def test_a_request_head_has_the_seconds_a_body_has_before_its_minimum_rate(monkeypatch):
@@ -81,11 +145,11 @@ def test_a_request_head_has_the_seconds_a_body_has_before_its_minimum_rate(monke
     ],
 )
 def test_the_open_files_limit_is_raised_for_every_connection(monkeypatch, soft, hard, raised):
-    settings = runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+    hooks = settings()
     limits = []
     monkeypatch.setattr(resource, "getrlimit", lambda which: (soft, hard))
     monkeypatch.setattr(resource, "setrlimit", lambda which, pair: limits.append(pair))
-    in_force = settings["raise_open_files_limit"](1000)
+    in_force = hooks["raise_open_files_limit"](1000)
     assert limits == ([] if raised is None else [(raised, hard)])
     assert in_force == (raised or soft)
 
@@ -100,7 +164,7 @@ def test_the_open_files_limit_is_raised_for_every_connection(monkeypatch, soft, 
     ],
 )
 def test_access_log_values_cannot_start_a_new_line_or_close_a_quote(raw, logged):
-    escape = runpy.run_path(str(ROOT / "gunicorn.conf.py"))["escape_log_value"]
+    escape = settings()["escape_log_value"]
     assert escape(raw) == logged
 
 
@@ -134,7 +198,7 @@ def test_the_access_log_format_has_no_field_that_can_carry_a_credential(monkeypa
 def test_a_lone_worker_is_never_recycled_but_one_of_several_is(monkeypatch):
     config = gunicorn_config(monkeypatch)
     assert config.max_requests == 10000 and config.max_requests_jitter == 1000
-    post_fork = runpy.run_path(str(ROOT / "gunicorn.conf.py"))["post_fork"]
+    post_fork = settings()["post_fork"]
 
     class Worker:
         max_requests = 10500

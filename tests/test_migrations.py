@@ -18,6 +18,7 @@ from support.backends import TEST_DATABASE_URL
 from support.servers import deployment_for
 
 from api import create_app
+from api.config import describe_instance
 from api.credentials import passwords
 from api.database import BASELINE_REVISION, MIGRATION_LOCK, MIGRATIONS_DIRECTORY, db, head_revision
 from api.models import Note, User
@@ -67,14 +68,15 @@ def test_migrations_build_exactly_the_models_schema(bare_app, init_db):
 def test_init_db_upgrades_to_the_newest_revision_and_is_safe_to_run_again(bare_app, init_db):
     with bare_app.app_context():
         head = head_revision()
+    where = describe_instance(bare_app)
     first = init_db()
     assert first.exit_code == 0
-    assert first.output.strip() == f"database ready: schema upgraded to revision {head}"
+    assert first.output.strip() == f"{where}\ndatabase ready: schema upgraded to revision {head}"
     with bare_app.app_context():
         accounts.create_user("alice", PASSWORD, origin=CLI)
     again = init_db()
     assert again.exit_code == 0
-    assert again.output.strip() == f"database ready: schema already at revision {head}"
+    assert again.output.strip() == f"{where}\ndatabase ready: schema already at revision {head}"
     assert (
         bare_app.test_client()
         .post("/login", json={"username": "alice", "password": PASSWORD})

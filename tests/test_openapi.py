@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from openapi_schema_validator import OAS30WriteValidator
 from openapi_spec_validator import validate
 from support.routes import example_path, openapi_path, operations
 
@@ -199,3 +200,72 @@ def test_docs_serve_only_the_files_the_page_needs(client):
 
 def test_api_responses_keep_the_strict_json_policy(client):
     assert client.get("/health").headers["Content-Security-Policy"] == JSON_CSP
+
+
+def test_summaries_are_plain_and_descriptions_markdown(document):
+    for method, path, operation in _operations(document):
+        summary = operation["summary"]
+        assert summary and "`" not in summary and "\n" not in summary, (method, path, summary)
+        assert "``" not in operation.get("description", ""), (method, path)
+
+
+def _request_bodies(document):
+    """Yield (method, path, schema name, schema) of every operation that takes a body."""
+    for method, path, operation in _operations(document):
+        content = operation.get("requestBody", {}).get("content", {})
+        ref = content.get("application/json", {}).get("schema", {}).get("$ref")
+        if ref is not None:
+            name = ref.rpartition("/")[2]
+            yield method, path, name, document["components"]["schemas"][name]
+
+
+def example_body(schema: dict) -> dict:
+    """Return the body the docs' Try it out fills in: the schema's example, else its fields'."""
+    if "example" in schema:
+        return schema["example"]
+    return {
+        name: field["example"]
+        for name, field in schema["properties"].items()
+        if not field.get("readOnly")
+    }
+
+
+def test_every_request_body_has_a_readable_example(document):
+    bodies = list(_request_bodies(document))
+    assert len(bodies) >= 10
+    for method, path, name, schema in bodies:
+        if "example" in schema:
+            continue
+        for field_name, field in schema["properties"].items():
+            assert field.get("readOnly") or "example" in field, (method, path, name, field_name)
+
+
+def test_every_example_is_valid_for_its_schema(document):
+    for method, path, name, schema in _request_bodies(document):
+        rooted = {**schema, "components": document["components"]}
+        validator = OAS30WriteValidator(rooted)
+        assert list(validator.iter_errors(example_body(schema))) == [], (method, path, name)
+        for field_name, field in schema["properties"].items():
+            if "example" in field:
+                errors = list(OAS30WriteValidator(field).iter_errors(field["example"]))
+                assert errors == [], (name, field_name)
+
+
+def test_every_example_body_is_accepted_by_the_server(client, admin, document):
+    """Sent as the docs would send it, no example body is refused for its form or content.
+
+    The credentials in them are no one's (401, 403), a resource may not exist (404), and the
+    confirmation of an enrolment never started is 409.
+    """
+    statuses = {}
+    for method, path, _, schema in _request_bodies(document):
+        url = re.sub(r"\{[^}]+\}", "1", path)
+        response = client.open(url, method=method, json=example_body(schema), headers=admin.headers)
+        statuses[method, path] = response.status_code
+        assert response.status_code in {200, 201, 204, 401, 403, 404, 409}, (
+            method,
+            path,
+            response.get_json(),
+        )
+    assert statuses["post", "/notes"] == statuses["post", "/users"] == 201
+    assert statuses["post", "/tokens"] == 201

@@ -17,12 +17,13 @@ from support.accounts import PASSWORD
 from support.servers import Deployment, Server
 
 from api import create_app
-from api.credentials.signing_keys import KEY_FILE, SigningKeyError
+from api.config import BY_NAME, ConfigError
+from api.credentials.signing_keys import KEY_FILE
 from api.database import create_schema, db
 from api.origin import CLI
 from api.services import accounts
 
-WEAK_KEY_MESSAGE = "SECRET_KEY is empty or well known; set a random one"
+WEAK_KEY_MESSAGE = "SECRET_KEY must be at least 32 random characters, never a word such as dev"
 
 
 @pytest.fixture
@@ -89,19 +90,19 @@ def test_the_generated_key_is_never_logged_or_printed(keyless, tmp_path, caplog,
     ["", "   ", "dev", "secret", "changeme", "Change-Me", "your-secret-key", "0123456789abcdef"],
 )
 def test_a_weak_or_empty_key_is_refused_outside_debug(config, tmp_path, key):
-    with pytest.raises(SigningKeyError, match="SECRET_KEY"):
+    with pytest.raises(ConfigError, match=WEAK_KEY_MESSAGE):
         create_app({**config, "SECRET_KEY": key}, instance_path=str(tmp_path / "i"))
     assert not (tmp_path / "i" / KEY_FILE).exists()  # refused, not replaced by a generated key
 
 
 def test_a_weak_fallback_key_is_refused_too(config, tmp_path):
-    with pytest.raises(SigningKeyError, match=WEAK_KEY_MESSAGE):
+    with pytest.raises(ConfigError, match=BY_NAME["SECRET_KEY_FALLBACKS"].refusal):
         create_app({**config, "SECRET_KEY_FALLBACKS": ["dev"]}, instance_path=str(tmp_path / "i"))
 
 
 def test_a_key_set_empty_in_the_environment_is_refused(keyless, tmp_path, monkeypatch):
     monkeypatch.setenv("SECRET_KEY", "")
-    with pytest.raises(SigningKeyError, match=WEAK_KEY_MESSAGE):
+    with pytest.raises(ConfigError, match=WEAK_KEY_MESSAGE):
         create_app(keyless, instance_path=str(tmp_path / "i"))
 
 
@@ -109,7 +110,7 @@ def test_debug_mode_accepts_a_weak_key_but_never_an_empty_one(config, tmp_path):
     app = create_app({**config, "DEBUG": True, "SECRET_KEY": "dev"}, str(tmp_path / "a"))
     assert app.config["SECRET_KEY"] == "dev"
     _stop(app)
-    with pytest.raises(SigningKeyError, match=WEAK_KEY_MESSAGE):
+    with pytest.raises(ConfigError, match=WEAK_KEY_MESSAGE):
         create_app({**config, "DEBUG": True, "SECRET_KEY": ""}, str(tmp_path / "b"))
 
 

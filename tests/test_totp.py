@@ -17,7 +17,8 @@ from support.accounts import PASSWORD, totp_code
 from support.forged_tokens import forged_signature
 
 from api import create_app
-from api.credentials.secret_box import KEY_FILE, EncryptionKeyError
+from api.config import ConfigError
+from api.credentials.secret_box import KEY_FILE
 from api.database import create_schema, db
 from api.origin import CLI
 from api.services import accounts
@@ -235,7 +236,7 @@ def test_configured_encryption_keys_leave_the_instance_folder_alone(config, tmp_
 
 def test_a_key_that_is_not_a_fernet_key_stops_the_start(config, tmp_path):
     config["MFA_ENCRYPTION_KEYS"] = ["not a key"]
-    with pytest.raises(EncryptionKeyError, match="not a Fernet key"):
+    with pytest.raises(ConfigError, match=r"MFA_ENCRYPTION_KEYS must be a .* of Fernet keys"):
         create_app(config, instance_path=str(tmp_path / "bad"))
 
 

@@ -8,6 +8,7 @@ from dataclasses import asdict
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from api.auth import blp
+from api.http import examples
 from api.http.blueprint import raises
 from api.http.client_info import request_origin
 from api.http.fields import Password, RecoveryCode, TotpCode
@@ -15,19 +16,28 @@ from api.services import authentication, second_step, token_refresh
 
 
 class LoginSchema(Schema):
-    username = fields.String(required=True, validate=validate.Length(min=1, max=256))
-    password = Password(required=True)
+    username = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=256),
+        metadata={"example": examples.USERNAME},
+    )
+    password = Password(required=True, metadata={"example": examples.PASSWORD})
 
 
 class SecondStepSchema(Schema):
     mfa_token = fields.String(
         required=True,
         validate=validate.Length(min=1, max=4096),
-        metadata={"description": "From the 401 `mfa_required` answer of `POST /login`."},
+        metadata={
+            "description": "From the 401 `mfa_required` answer of `POST /login`.",
+            "example": examples.MFA_TOKEN,
+        },
     )
-    code = TotpCode()
-    recovery_code = RecoveryCode()
+    code = TotpCode(metadata={"example": examples.TOTP_CODE})
+    recovery_code = RecoveryCode(metadata={"example": examples.RECOVERY_CODE})
     json_schema_rules = {"oneOf": [{"required": ["code"]}, {"required": ["recovery_code"]}]}
+    # One factor of the two, as the rule above asks.
+    json_schema_example = {"mfa_token": examples.MFA_TOKEN, "code": examples.TOTP_CODE}
 
     @validates_schema
     def _one_factor(self, data, **kwargs):
@@ -36,7 +46,11 @@ class SecondStepSchema(Schema):
 
 
 class RefreshSchema(Schema):
-    refresh_token = fields.String(required=True, validate=validate.Length(min=1, max=4096))
+    refresh_token = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=4096),
+        metadata={"example": examples.REFRESH_TOKEN},
+    )
 
 
 class TokenPairSchema(Schema):

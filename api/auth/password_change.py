@@ -7,6 +7,7 @@ from marshmallow import Schema
 
 from api.auth import blp
 from api.credentials.scopes import ACCOUNT
+from api.http import examples
 from api.http.blueprint import raises
 from api.http.client_info import request_origin
 from api.http.fields import NewPassword, Password
@@ -15,8 +16,8 @@ from api.services import password_change
 
 
 class PasswordChangeSchema(Schema):
-    current_password = Password(required=True)
-    new_password = NewPassword(required=True)
+    current_password = Password(required=True, metadata={"example": examples.PASSWORD})
+    new_password = NewPassword(required=True, metadata={"example": examples.NEW_PASSWORD})
 
 
 @blp.route("/password", methods=["POST"])

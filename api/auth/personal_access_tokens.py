@@ -13,6 +13,7 @@ from marshmallow import Schema, ValidationError, fields, validate
 from api.auth import blp
 from api.credentials import scopes
 from api.credentials.scopes import ACCOUNT
+from api.http import examples
 from api.http.client_info import request_origin
 from api.http.fields import TokenLifetime
 from api.http.pagination import PaginationSchema, page_of
@@ -54,15 +55,25 @@ class PersonalScope(validate.Validator):
 
 
 class NewPersonalTokenSchema(Schema):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    name = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=100),
+        metadata={"example": examples.PAT_NAME},
+    )
     scopes = fields.List(
         fields.String(validate=PersonalScope()),
         required=True,
         validate=validate.Length(min=1),
-        metadata={"description": "`users:read` and `users:write` for admins only."},
+        metadata={
+            "description": "`users:read` and `users:write` for admins only.",
+            "example": examples.PAT_SCOPES,
+        },
     )
     expires_in = TokenLifetime(
-        metadata={"description": "Seconds; default `PERSONAL_TOKEN_DEFAULT_AGE` (30 days)."}
+        metadata={
+            "description": "Seconds; default `PERSONAL_TOKEN_DEFAULT_AGE` (30 days).",
+            "example": examples.PAT_LIFETIME,
+        }
     )
 
 

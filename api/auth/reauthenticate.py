@@ -10,6 +10,7 @@ from marshmallow import Schema, ValidationError, validates_schema
 from api.auth import blp
 from api.auth.login import TokenPairSchema
 from api.credentials.scopes import ACCOUNT
+from api.http import examples
 from api.http.blueprint import raises
 from api.http.client_info import request_origin
 from api.http.fields import Password, RecoveryCode, TotpCode
@@ -20,10 +21,12 @@ from api.services import second_step
 class ReauthenticateSchema(Schema):
     """The password and, for a user with TOTP on, a ``code`` or a ``recovery_code``."""
 
-    password = Password(required=True)
-    code = TotpCode()
-    recovery_code = RecoveryCode()
+    password = Password(required=True, metadata={"example": examples.PASSWORD})
+    code = TotpCode(metadata={"example": examples.TOTP_CODE})
+    recovery_code = RecoveryCode(metadata={"example": examples.RECOVERY_CODE})
     json_schema_rules = {"not": {"required": ["code", "recovery_code"]}}
+    # The password alone: a code is for a user with TOTP on, and is refused for the others.
+    json_schema_example = {"password": examples.PASSWORD}
 
     @validates_schema
     def _at_most_one_factor(self, data, **kwargs):

@@ -12,14 +12,18 @@ from flask import Flask
 
 from api import models
 from api.commands.audit_events import audit
-from api.commands.common import CommandError, failures_explained
+from api.commands.common import CommandError, explain_failures, failures_explained
 from api.commands.key_rotation import secret
 from api.commands.maintenance import init_db, sessions_group
 from api.commands.personal_access_tokens import tokens_group
 from api.commands.users import users
 from api.database import db
 
-__all__ = ["CommandError", "failures_explained", "init_app"]
+__all__ = ["COMMANDS", "CommandError", "failures_explained", "init_app"]
+
+COMMANDS = (init_db, users, sessions_group, tokens_group, audit, secret)
+for _command in COMMANDS:
+    explain_failures(_command)
 
 
 def shell_context() -> dict[str, Any]:
@@ -37,10 +41,6 @@ def shell_context() -> dict[str, Any]:
 
 def init_app(app: Flask) -> None:
     """Register the commands and the shell's ready-made names."""
-    app.cli.add_command(init_db)
-    app.cli.add_command(users)
-    app.cli.add_command(sessions_group)
-    app.cli.add_command(tokens_group)
-    app.cli.add_command(audit)
-    app.cli.add_command(secret)
+    for command in COMMANDS:
+        app.cli.add_command(command)
     app.shell_context_processor(shell_context)

@@ -10,13 +10,15 @@ from flask import current_app
 from flask.cli import AppGroup
 from marshmallow import ValidationError
 
-from api.commands.common import CommandError, cell, fail_cleanly
+from api.commands.common import CommandError, cell, echo_table, fail_cleanly
 from api.http.fields import UTCTime
 from api.origin import CLI
 from api.resources.audit_events import AuditEventSchema
 from api.services import accounts, audit_events
 
 audit = AppGroup("audit", help="Read and prune the audit trail.")
+# The table's columns before the last, the event's own fields.
+_COLUMNS = ("id", "time", "event", "outcome", "user_id", "actor_id", "client")
 
 
 def _time_option(name: str, text: str | None) -> datetime | None:
@@ -46,14 +48,17 @@ def list_audit_events(
     events = audit_events.all_events(
         user_id, event, _time_option("--since", since), _time_option("--until", until)
     )
-    schema = AuditEventSchema()
-    columns = ["id", "time", "event", "outcome", "user_id", "actor_id", "client"]
-    for record in map(schema.dump, events):
-        if as_json:
+    records = map(AuditEventSchema().dump, events)
+    if as_json:
+        for record in records:
             click.echo(json.dumps(record, ensure_ascii=True))
-        else:  # one line an event, streamed: no widths to align on
-            cells = [cell(record[c]) for c in columns]
-            click.echo("  ".join([*cells, json.dumps(record["fields"], ensure_ascii=True)]))
+        return
+    echo_table([*_COLUMNS, "fields"], map(_row, records))
+
+
+def _row(record: dict) -> list[str]:
+    """One event's cells: its fields last, as JSON, whose escapes make them one printable line."""
+    return [*(cell(record[c]) for c in _COLUMNS), json.dumps(record["fields"], ensure_ascii=True)]
 
 
 @audit.command("prune")

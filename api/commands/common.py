@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import itertools
 import json
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar, cast
 
 import click
@@ -17,7 +18,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
 from api import database
 from api.database import db
-from api.errors import ServiceError
+from api.errors import Invalid, ServiceError
+from api.services import accounts
 
 Command = TypeVar("Command", bound=Callable[..., Any])
 
@@ -65,6 +67,28 @@ def failures_explained() -> Iterator[None]:
         raise CommandError(_describe_database_error(exc)) from None
 
 
+def explain_failures(command: click.Command) -> None:
+    """Run ``command``, and each command of a group, inside ``failures_explained``.
+
+    However the command is reached (``manage.py``, the ``tessera`` script or Flask's own
+    ``flask --app api``), a failure is then one line. Done once per command: the commands are
+    module-level objects every app shares.
+    """
+    callback = command.callback
+    if callback is not None and not getattr(callback, "failures_explained", False):
+
+        @functools.wraps(callback)
+        def run(*args, **kwargs):
+            with failures_explained():
+                return callback(*args, **kwargs)
+
+        run.failures_explained = True  # type: ignore[attr-defined]
+        command.callback = run
+    if isinstance(command, click.Group):
+        for subcommand in command.commands.values():
+            explain_failures(subcommand)
+
+
 def _describe_database_error(error: SQLAlchemyError) -> str:
     cause = getattr(error, "orig", None) or error
     said = " ".join(str(cause).split()) or type(cause).__name__  # one line, never the SQL
@@ -89,16 +113,32 @@ def stdin_is_a_terminal() -> bool:
     return sys.stdin.isatty()
 
 
-def read_new_password(from_stdin: bool) -> str:
-    """Read a password from stdin, or ask twice without echo; never from argv."""
+def read_new_password(from_stdin: bool, username: str) -> str:
+    """Read ``username``'s new password from stdin, or ask twice without echo; never from argv.
+
+    Asked, the first entry meets the password rules before the second is asked for: a refused
+    one is explained and asked for again, rather than typed twice and then refused.
+    """
     if from_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
+        try:
+            password = sys.stdin.readline().rstrip("\r\n")
+        except UnicodeDecodeError:  # a strict locale's stdin; others hand over surrogates
+            raise CommandError("password refused: Must be valid Unicode text.") from None
         if not password:
             raise CommandError("no password on standard input")
         return password
     if not stdin_is_a_terminal():
         raise CommandError("no terminal to ask for the password: use --password-stdin")
-    return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    while True:
+        password = click.prompt("Password", hide_input=True)
+        try:
+            accounts.check_new_password(password, username)
+        except Invalid as refused:
+            click.echo(refused.detail, err=True)  # never the password itself
+            continue
+        if click.prompt("Repeat for confirmation", hide_input=True) == password:
+            return password
+        click.echo("The two entered values do not match.", err=True)
 
 
 def echo_records(schema: Schema, records: Iterable[Any], as_json: bool) -> None:
@@ -109,15 +149,28 @@ def echo_records(schema: Schema, records: Iterable[Any], as_json: bool) -> None:
         for record in dumped:
             click.echo(json.dumps(record))
         return
-    echo_table(list(schema.dump_fields), list(dumped))
+    columns = list(schema.dump_fields)
+    echo_table(columns, ([cell(record[c]) for c in columns] for record in dumped))
 
 
-def echo_table(columns: list[str], records: list[dict]) -> None:
-    """Print ``records`` as a table of ``columns``, a header first; a missing value is ``-``."""
-    rows = [[cell(r[c]) for c in columns] for r in records]
-    widths = [max([len(c), *(len(row[i]) for row in rows)]) for i, c in enumerate(columns)]
-    for row in [columns, *rows]:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)).rstrip())
+# Rows a table aligns at once: a listing of millions streams in the memory of one page.
+TABLE_PAGE = 500
+
+
+def echo_table(columns: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
+    """Print the header ``columns``, always, then ``rows`` of cells already written (``cell``).
+
+    Columns are aligned over the header and the rows printed so far, a page at a time, so
+    widths only grow: a table of one page is aligned throughout, and a longer one is streamed
+    rather than held. The last column is not padded, so it may hold free text.
+    """
+    remaining = iter(rows)
+    pages = iter(lambda: list(itertools.islice(remaining, TABLE_PAGE)), [])
+    widths = [0] * len(columns)
+    for page in itertools.chain([[list(columns), *next(pages, [])]], pages):
+        widths = [max(width, *(len(row[i]) for row in page)) for i, width in enumerate(widths)]
+        for row in page:
+            click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
 
 
 def cell(value: Any) -> str:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import click
+from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
 from api import database
 from api.commands.common import CommandError
+from api.config import describe_instance
 from api.origin import CLI
 from api.services import sessions
 
@@ -21,6 +23,7 @@ def init_db() -> None:
         result = database.upgrade_schema()
     except database.SchemaError as exc:
         raise CommandError(str(exc)) from None
+    click.echo(describe_instance(current_app))
     if result.adopted:
         click.echo(f"adopted the existing tables as revision {database.BASELINE_REVISION}")
     if result.before == result.after:

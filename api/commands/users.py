@@ -21,7 +21,7 @@ users = AppGroup("users", help="Create, list and change user accounts.")
 @fail_cleanly
 def create_user(username: str, admin: bool, password_stdin: bool) -> None:
     """Create a user; the password is asked for twice, or read from stdin."""
-    password = read_new_password(password_stdin)
+    password = read_new_password(password_stdin, username)
     user = accounts.create_user(username, password, is_admin=admin, origin=CLI)
     click.echo(f"created user {user.username!r} (id {user.id}{', admin' if admin else ''})")
 
@@ -40,7 +40,8 @@ def list_users(as_json: bool) -> None:
 def set_password(username: str, password_stdin: bool) -> None:
     """Set a user's password and end their sessions."""
     user = accounts.get_user(username)
-    accounts.update_user(user, {"password": read_new_password(password_stdin)}, origin=CLI)
+    password = read_new_password(password_stdin, user.username)
+    accounts.update_user(user, {"password": password}, origin=CLI)
     click.echo(f"password set for {user.username!r}; their sessions ended")
 
 
@@ -85,9 +86,16 @@ def revoke(username: str) -> None:
 @click.argument("username")
 @fail_cleanly
 def mfa_reset(username: str) -> None:
-    """Turn a user's TOTP off (a lost phone) and end their sessions."""
+    """Turn a user's TOTP off (a lost phone, a lockout) and end their sessions.
+
+    A user without TOTP is left as they are, sessions included, and the command says so and
+    succeeds: what was asked for, no second factor, already holds.
+    """
     user = accounts.get_user(username)
     ended = mfa.reset(user.id, origin=CLI)
+    if ended is None:
+        click.echo(f"{user.username!r} has no second factor; nothing changed")
+        return
     click.echo(f"TOTP turned off for {user.username!r}; {ended} session(s) ended")
 
 

@@ -15,15 +15,16 @@ from typing import Any, TypeVar
 import flask_smorest
 from flask_smorest.utils import resolve_schema_instance
 
-from api.http.json_body import StrictJSONParser
+from api.http import pagination
+from api.http.query import ArgumentsParser
 
 View = TypeVar("View", bound=Callable[..., Any])
 
 
 class Blueprint(flask_smorest.Blueprint):
-    """flask-smorest's Blueprint with the strict JSON parser and schemas built once."""
+    """flask-smorest's Blueprint with the strict parser, schemas built once and linked pages."""
 
-    ARGUMENTS_PARSER = StrictJSONParser()
+    ARGUMENTS_PARSER = ArgumentsParser()
 
     def arguments(self, schema: Any, *args: Any, **kwargs: Any):
         """Declare a view's input schema, as flask-smorest does, built once for all requests.
@@ -32,6 +33,18 @@ class Blueprint(flask_smorest.Blueprint):
         a small authenticated request); an instance is reused as it is.
         """
         return super().arguments(resolve_schema_instance(schema), *args, **kwargs)
+
+    def response(self, status_code: int, schema: Any = None, **kwargs: Any):
+        """Declare a view's answer, as flask-smorest does; a page also links its neighbours.
+
+        Every list answers a page (``pagination.page_of``): its answer carries the RFC 8288
+        ``Link`` header, and the document says so.
+        """
+        if not pagination.is_page_schema(schema):
+            return super().response(status_code, schema, **kwargs)
+        kwargs.setdefault("headers", pagination.LINK_HEADER_DOC)
+        document = super().response(status_code, schema, **kwargs)
+        return lambda view: document(pagination.with_links(view))
 
 
 def import_views(package: str) -> None:

@@ -124,8 +124,9 @@ class _OneTimeCode(fields.String):
     description = ""
 
     def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("metadata", {"description": self.description, "pattern": self.pattern})
-        super().__init__(load_only=True, **kwargs)
+        metadata = {"description": self.description, "pattern": self.pattern}
+        metadata.update(kwargs.pop("metadata", {}))  # a view's example joins these
+        super().__init__(load_only=True, metadata=metadata, **kwargs)
         self._compiled = re.compile(self.pattern)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:

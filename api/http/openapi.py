@@ -5,6 +5,10 @@ the views validate with. The rest is read here, operation by operation, from the
 decorators: every error status it can answer (as problem+json) from its shape, its guard
 (``security.requires``) and its ``@raises``, and the bearer scheme where it has a guard.
 
+Each operation's summary is plain text (Swagger UI shows it as it is), made from the first
+line of the view's docstring; its description is Markdown, where a docstring's RST literal
+(two backticks) becomes a Markdown code span.
+
 The scope an operation needs is named in an ``x-required-scope`` extension and in its
 description, not in its security requirement: OpenAPI 3.0 says the list of a requirement
 MUST be empty for an ``http`` scheme (only ``oauth2`` and ``openIdConnect`` schemes list
@@ -13,6 +17,7 @@ scopes there), so ``[{"bearerAuth": []}]`` stays as it is.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
@@ -35,6 +40,8 @@ BEARER = "bearerAuth"
 # The JSON parser refuses U+0000 in any string of a body (see ``json_body.py``).
 NO_NUL = "^[^\\u0000]*$"
 
+_RST_LITERAL = re.compile(r"``([^`]+)``")
+
 # The 413 is described in ``init_spec``, from the configured limit.
 _ERROR_DESCRIPTIONS = {
     400: "The body is not JSON, not a JSON object, or holds a NUL character.",
@@ -50,7 +57,10 @@ _ERROR_DESCRIPTIONS = {
     404: "No such resource, or not the caller's.",
     409: "The change conflicts with the current state.",
     415: "The body is not application/json.",
-    422: "The body or query has invalid fields; `errors` says which.",
+    422: (
+        "The body has invalid fields, or the query invalid or unknown parameters; `errors` "
+        "says which."
+    ),
     429: "Too many failed password or code checks; retry after `Retry-After` seconds.",
     503: "The database does not answer.",
 }
@@ -157,7 +167,12 @@ class CompleteDocument(BasePlugin):
         longest = int(self.app.config["PERSONAL_TOKEN_MAX_AGE"])
 
         def token_lifetime_properties(converter, field, **kwargs) -> dict:
-            return {"maximum": longest} if isinstance(field, TokenLifetime) else {}
+            if not isinstance(field, TokenLifetime):
+                return {}
+            properties = {"maximum": longest}
+            if "example" in field.metadata:  # valid under any configured maximum
+                properties["example"] = min(field.metadata["example"], longest)
+            return properties
 
         return token_lifetime_properties
 
@@ -168,6 +183,10 @@ class CompleteDocument(BasePlugin):
         rules = dict(getattr(schema_class, "json_schema_rules", {}))
         if issubclass(schema_class, PartialUpdateSchema):
             rules["minProperties"] = 1
+        # A whole body, where the fields' examples together would break such a rule.
+        example = getattr(schema_class, "json_schema_example", None)
+        if example is not None:
+            rules["example"] = example
         return rules or None
 
     def operation_helper(
@@ -191,6 +210,7 @@ class CompleteDocument(BasePlugin):
                 operation["security"] = [{BEARER: []}]
                 self._name_the_access(operation, access)
             self._forbid_nul_in_body(operation)
+            _write_for_the_docs(operation)
 
     def _name_the_access(self, operation: dict, access: Any) -> None:
         """Say in the operation which scope it needs and whether the login must be fresh."""
@@ -215,6 +235,23 @@ class CompleteDocument(BasePlugin):
         for field in schema.get("properties", {}).values():
             if field.get("type") == "string" and not field.keys() & {"pattern", "format"}:
                 field["pattern"] = NO_NUL
+
+
+def plain_summary(text: str) -> str:
+    """Return a docstring's first line as plain text: one line, no backticks."""
+    return " ".join(text.replace("`", "").split())
+
+
+def markdown_description(text: str) -> str:
+    """Return a docstring's body as Markdown: an RST literal becomes a code span."""
+    return _RST_LITERAL.sub(r"`\1`", text)
+
+
+def _write_for_the_docs(operation: dict) -> None:
+    if "summary" in operation:
+        operation["summary"] = plain_summary(operation["summary"])
+    if "description" in operation:
+        operation["description"] = markdown_description(operation["description"])
 
 
 def document_page(app: Flask, endpoint: str, summary: str, content_type: str) -> None:

@@ -7,6 +7,7 @@ from flask_login import current_user
 from marshmallow import Schema, fields, validate
 
 from api.credentials import scopes
+from api.http import examples
 from api.http.dumping import dumped_plainly
 from api.http.fields import PartialUpdateSchema
 from api.http.pagination import PaginationSchema, page_of
@@ -31,15 +32,15 @@ BODY = validate.Length(max=10_000)
 @dumped_plainly
 class NoteSchema(Schema):
     id = fields.Integer(dump_only=True)
-    title = fields.String(required=True, validate=TITLE)
-    body = fields.String(load_default="", validate=BODY)
+    title = fields.String(required=True, validate=TITLE, metadata={"example": examples.NOTE_TITLE})
+    body = fields.String(load_default="", validate=BODY, metadata={"example": examples.NOTE_BODY})
     created_at = fields.DateTime(dump_only=True)
     updated_at = fields.DateTime(dump_only=True)
 
 
 class NoteUpdateSchema(PartialUpdateSchema):
-    title = fields.String(validate=TITLE)
-    body = fields.String(validate=BODY)
+    title = fields.String(validate=TITLE, metadata={"example": examples.NOTE_TITLE})
+    body = fields.String(validate=BODY, metadata={"example": examples.NOTE_BODY})
 
 
 NotePageSchema = page_of(NoteSchema)

@@ -1,11 +1,14 @@
 """PgBouncer in transaction mode in front of the test PostgreSQL, for the tests that need it.
 
-A database of its own on the server, a PgBouncer on a free loopback port with a temporary ini
-and user list, run as an unprivileged user (it refuses root), stopped by PID afterwards.
+A database of its own on the server, a PgBouncer on a free loopback port, run as an
+unprivileged user (it refuses root), stopped by PID afterwards. Its settings are the shipped
+sample's, ``deploy/pgbouncer.ini``, with this run's database, port, files and pool filled in,
+so the sample operators copy is the one the tests pass through.
 """
 
 from __future__ import annotations
 
+import configparser
 import os
 import re
 import secrets
@@ -21,6 +24,7 @@ from pathlib import Path
 import psycopg
 import sqlalchemy as sa
 
+from . import ROOT
 from .local_services import (
     STOP_TIMEOUT,
     _as_user,
@@ -32,6 +36,7 @@ from .local_services import (
 
 # Debian installs it in /usr/sbin, which an ordinary user's PATH may lack.
 PGBOUNCER = shutil.which("pgbouncer") or shutil.which("pgbouncer", path="/usr/sbin:/usr/bin")
+SAMPLE = ROOT / "deploy" / "pgbouncer.ini"
 # Few server connections for many clients, so that clients really take turns on each.
 POOL_SIZE = 3
 
@@ -69,17 +74,8 @@ def _pgbouncer(server: sa.URL, database: str, pool_size: int) -> Iterator[int]:
     port = _free_port()
     ini, log = directory / "pgbouncer.ini", directory / "pgbouncer.log"
     (directory / "userlist.txt").write_text(f'"{server.username}" ""\n')
-    password = f" password={server.password}" if server.password else ""
-    ini.write_text(
-        "[databases]\n"
-        f"{database} = host={server.host or '127.0.0.1'} port={server.port or 5432} "
-        f"dbname={database} user={server.username}{password}\n"
-        "[pgbouncer]\n"
-        f"listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n"
-        f"auth_type = trust\nauth_file = {directory / 'userlist.txt'}\n"
-        f"pool_mode = transaction\ndefault_pool_size = {pool_size}\nmax_client_conn = 500\n"
-        "ignore_startup_parameters = extra_float_digits\n"
-    )
+    with open(ini, "w") as file:
+        sample_settings(server, database, port, directory / "userlist.txt", pool_size).write(file)
     if user is not None:
         for path in (directory, ini, directory / "userlist.txt"):
             os.chown(path, user.pw_uid, user.pw_gid)
@@ -105,6 +101,37 @@ def _pgbouncer(server: sa.URL, database: str, pool_size: int) -> Iterator[int]:
             process.kill()
             process.wait(timeout=STOP_TIMEOUT)
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def sample_settings(
+    server: sa.URL, database: str, port: int, auth_file: Path, pool_size: int
+) -> configparser.ConfigParser:
+    """The sample's settings, with ``database`` on ``server`` the only database, reached on
+    loopback ``port``, users trusted as ``auth_file`` lists them, and ``pool_size``."""
+    settings = read_sample()
+    password = f" password={server.password}" if server.password else ""
+    settings["databases"] = {
+        database: f"host={server.host or '127.0.0.1'} port={server.port or 5432} "
+        f"dbname={database} user={server.username}{password}"
+    }
+    settings["pgbouncer"].update(
+        listen_addr="127.0.0.1",
+        listen_port=str(port),
+        auth_type="trust",
+        auth_file=str(auth_file),
+        default_pool_size=str(pool_size),
+    )
+    return settings
+
+
+def read_sample() -> configparser.ConfigParser:
+    """``deploy/pgbouncer.ini`` as PgBouncer reads it: names as written, ``;`` comments."""
+    settings = configparser.ConfigParser(
+        interpolation=None, comment_prefixes=(";", "#"), inline_comment_prefixes=(";",)
+    )
+    settings.optionxform = str  # a database's name keeps its case
+    settings.read(SAMPLE, encoding="utf-8")
+    return settings
 
 
 def _answers(port: int, user: str, database: str) -> str:
