@@ -301,5 +301,3 @@ class AuditEvent(db.Model):
 
     def __repr__(self) -> str:
         return f"<AuditEvent {self.id} {self.event} {self.outcome}>"
-
-
