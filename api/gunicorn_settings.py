@@ -48,7 +48,6 @@ def _configured_app() -> Flask:
 
 _app = _configured_app()
 _config = _app.config
-_shared_counters = bool(_config["REDIS_URL"])
 
 # gevent workers: each connection is a greenlet, not a thread, so a client that trickles its
 # request holds a few kilobytes and never a thread the others need (a threaded worker is held
@@ -58,11 +57,10 @@ _shared_counters = bool(_config["REDIS_URL"])
 # (api/http/request_deadline.py), the head's is ``keepalive`` below.
 worker_class = "gevent"
 worker_connections = 1000
-# Failed-login counters live in Redis when REDIS_URL is set, shared by every process: then one
-# process per CPU. Without Redis each process counts on its own, so the default is one process,
-# whose counters are exact. WEB_CONCURRENCY (as on most PaaS) or -w overrides, and
-# ``when_ready`` says loudly what that costs.
-workers = int(os.environ.get("WEB_CONCURRENCY") or (_cpu_count() if _shared_counters else 1))
+# One process per CPU: every process counts failed attempts on the same rows of the database
+# (or in Redis), so the limits are exact whatever the number. WEB_CONCURRENCY (as on most
+# PaaS) or -w overrides.
+workers = int(os.environ.get("WEB_CONCURRENCY") or _cpu_count())
 # Each worker builds its own app and database pool after the fork; nothing is shared.
 preload_app = False
 
@@ -123,18 +121,8 @@ logger_class = EscapingLogger
 
 
 def when_ready(server) -> None:
-    """Say once at start where the data lives; and, loudly, when the failed-login limit is
-    not what it is configured to be."""
+    """Say once at start where the data lives."""
     server.log.info("%s", describe_instance(_app))
-    if server.cfg.workers > 1 and not _shared_counters:
-        server.log.warning(
-            "failed-login limits are counted by each of the %d worker processes on its own: "
-            "an attacker gets up to %d times LOGIN_RATE_LIMIT (%s). Set REDIS_URL to share "
-            "the counters, or run one worker (the default without REDIS_URL).",
-            server.cfg.workers,
-            server.cfg.workers,
-            _config["LOGIN_RATE_LIMIT"],
-        )
 
 
 def post_fork(server, worker) -> None:
