@@ -22,6 +22,8 @@ $(DEV): requirements.txt requirements-dev.txt constraints.txt | $(BIN)/python
 	touch $(RUNTIME) $(DEV)
 
 run: PORT ?= 5000
+# Mail is printed on the terminal, so the links of sign-up and reset show there.
+run: export MAIL_URL ?= console:
 run: $(RUNTIME)
 	$(BIN)/python manage.py init-db
 	$(BIN)/python manage.py run --host $(HOST) --port $(PORT)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 import os
 from typing import Any
@@ -11,10 +11,30 @@ from flask import Flask
 
 from api import audit_writer, auth, commands, database, resources, security
 from api.config import instance_app, load_config
-from api.credentials import failed_attempts, passwords, secret_box, signed_tokens, signing_keys
+from api.credentials import (
+    failed_attempts,
+    jti_replay,
+    mail_throttle,
+    mail_tokens,
+    passwords,
+    secret_box,
+    signed_tokens,
+    signing_keys,
+)
 from api.errors import register_error_handlers
-from api.http import client_info, cors, docs, dumping, headers, openapi, request_deadline, routing
+from api.http import (
+    client_info,
+    cors,
+    docs,
+    dumping,
+    headers,
+    openapi,
+    passkeys_page,
+    request_deadline,
+    routing,
+)
 from api.operations import health, metrics
+from api.services import mail_delivery
 
 __all__ = ["create_app"]
 
@@ -50,6 +70,10 @@ def register_extensions(app: Flask) -> None:
     secret_box.init_app(app)
     security.init_app(app)
     failed_attempts.init_app(app)
+    mail_throttle.init_app(app)  # after failed_attempts: it counts in the same store
+    mail_tokens.init_app(app)
+    mail_delivery.init_app(app)
+    jti_replay.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:
@@ -58,3 +82,4 @@ def register_blueprints(app: Flask) -> None:
     api.register_blueprint(resources.blp)
     api.register_blueprint(health.blp)
     docs.init_app(app)
+    passkeys_page.init_app(app)

@@ -14,6 +14,7 @@ any case, the spellings operators and platforms commonly write; anything else ("
 from __future__ import annotations
 
 import copy
+import email.utils
 import ipaddress
 import json
 import os
@@ -29,10 +30,14 @@ from cryptography.fernet import Fernet
 from flask import Flask
 from limits import parse_many
 
+from api.credentials import addresses
+
 # Where the instance folder (instance/config.py, the SQLite database, the key files) lives,
 # read before the app is made: the operator's choice, over Flask's default.
 INSTANCE_PATH_VARIABLE = "TESSERA_INSTANCE_PATH"
 MFA_POLICIES = ("none", "admins", "all")
+SIGNUP_POLICIES = ("closed", "open", "invite")
+MAIL_SCHEMES = ("smtp", "smtp+starttls", "smtps")
 # A signing key anyone could guess; shorter keys are refused too.
 WELL_KNOWN_KEYS = {"", "dev", "secret", "changeme", "change-me", "secret-key", "your-secret-key"}
 MIN_KEY_LENGTH = 32
@@ -212,6 +217,63 @@ def _is_public_url(value: Any, config: Mapping[str, Any]) -> bool:
     )
 
 
+def _is_mail_url(value: Any) -> bool:
+    if value == "console:":
+        return True
+    if not isinstance(value, str) or any(char.isspace() for char in value):
+        return False
+    parts = urlsplit(value)
+    try:
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        return False
+    return port_ok and parts.scheme in MAIL_SCHEMES and bool(parts.hostname) and not parts.path
+
+
+def _is_sender(value: Any) -> bool:
+    # No comma or semicolon: a second address could hide behind one.
+    if not isinstance(value, str) or any(char in value for char in ",;\r\n\x00"):
+        return False
+    _name, address = email.utils.parseaddr(value)
+    return addresses.is_sender_address(address)
+
+
+def _is_link_template(value: Any) -> bool:
+    if not isinstance(value, str) or "{token}" not in value:
+        return False
+    try:
+        link = value.format(purpose="reset-password", token="t")  # noqa: S106 - a sample
+    except (KeyError, IndexError, ValueError):
+        return False
+    parts = urlsplit(link)
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+_DOMAIN_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
+
+
+def _is_domain(value: Any) -> bool:
+    """A host name as an RP id must be: lower-case labels, no IP address, port or scheme."""
+    if not isinstance(value, str) or not value or len(value) > 253:
+        return False
+    labels = value.split(".")
+    return not labels[-1].isdigit() and all(_DOMAIN_LABEL.fullmatch(label) for label in labels)
+
+
+def _are_webauthn_origins(value: Any, config: Mapping[str, Any]) -> bool:
+    """Origins a browser may make passkeys on for the RP id: its host is the id or under it."""
+    rp_id = config.get("WEBAUTHN_RP_ID")
+    if not isinstance(value, list) or not value or not isinstance(rp_id, str):
+        return False
+    for origin in value:
+        if not _is_origin(origin):
+            return False
+        host = urlsplit(origin).hostname or ""
+        if host != rp_id and not host.endswith(f".{rp_id}"):
+            return False
+    return True
+
+
 def _is_default_age(value: Any, config: Mapping[str, Any]) -> bool:
     longest = config.get("PERSONAL_TOKEN_MAX_AGE")
     return _is_int(value) and value >= 1 and (not _is_int(longest) or value <= longest)
@@ -275,7 +337,7 @@ SETTINGS: tuple[Setting, ...] = (
         _optional(_at_least(0)),
         "often",
     ),
-    # Unset: the failed-login counters in this process's memory.
+    # Unset: the failed-login counters in the database, shared all the same.
     Setting(
         "REDIS_URL",
         None,
@@ -310,6 +372,8 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     # How long the second step of a login may take: the mfa_token's and its challenge's.
     _lifetime("MFA_TOKEN_MAX_AGE", 300),
+    # How long a login's device_token counts that device's next login apart from strangers'.
+    _lifetime("DEVICE_TOKEN_MAX_AGE", 90 * 24 * 3600),
     # The issuer an authenticator app shows beside the account name (a colon would split it).
     Setting(
         "MFA_ISSUER",
@@ -468,6 +532,84 @@ SETTINGS: tuple[Setting, ...] = (
         _optional(_is_public_url),
         "api.example.com",
     ),
+    # How old a DPoP proof may be (its iat), in seconds: how long its jti is remembered too.
+    _lifetime("DPOP_MAX_AGE", 60),
+    # Every new session and personal access token needs a DPoP key (RFC 9449).
+    Setting("DPOP_REQUIRED", False, _boolean, "true or false", _is_bool, "sometimes"),
+    # Who may open an account: an administrator only (closed), anyone, or an invitation.
+    Setting(
+        "SIGNUP_POLICY",
+        "closed",
+        _text,
+        f"one of {', '.join(SIGNUP_POLICIES)}",
+        lambda value, config: value in SIGNUP_POLICIES,
+        "opne",
+    ),
+    # Unset: mails wait in the outbox until it is set.
+    Setting(
+        "MAIL_URL",
+        None,
+        _text,
+        "smtp://[USER:PASSWORD@]HOST[:PORT], smtp+starttls://..., smtps://... or console:",
+        _optional(lambda value, config: _is_mail_url(value)),
+        "smtp//x",
+    ),
+    Setting(
+        "MAIL_FROM",
+        "Tessera <no-reply@localhost>",
+        _text,
+        "one address, alone or as Name <address>, on one line",
+        lambda value, config: _is_sender(value),
+        "a@x.test, b@y.test",
+    ),
+    # Mails asked for, per client address and per target address.
+    Setting(
+        "MAIL_RATE_LIMIT",
+        "5 per hour",
+        _text,
+        'a rate such as "5 per hour"',
+        _is_rate,
+        "often",
+    ),
+    Setting(
+        "EMAIL_LINK_TEMPLATE",
+        "http://localhost:5000/#/{purpose}?token={token}",
+        _text,
+        "an http:// or https:// URL containing {token} (and optionally {purpose})",
+        lambda value, config: _is_link_template(value),
+        "http://localhost:5000/reset",
+    ),
+    _lifetime("EMAIL_TOKEN_MAX_AGE", 24 * 3600),
+    _lifetime("PASSWORD_RESET_MAX_AGE", 30 * 60),
+    # Passkeys (WebAuthn): the relying party's id, the domain browsers bind a passkey to.
+    Setting(
+        "WEBAUTHN_RP_ID",
+        "localhost",
+        _text,
+        "a domain name such as example.com, with no scheme, port or path",
+        lambda value, config: _is_domain(value),
+        "https://example.com",
+    ),
+    # The name an authenticator shows beside the account when a passkey is made.
+    Setting(
+        "WEBAUTHN_RP_NAME",
+        "Tessera",
+        _text,
+        "a name of 1 to 64 characters",
+        lambda value, config: isinstance(value, str) and 0 < len(value.strip()) <= 64,
+        "   ",
+    ),
+    # The pages that call navigator.credentials: their origins, on the RP id or under it.
+    Setting(
+        "WEBAUTHN_ORIGINS",
+        ["http://localhost:5000"],
+        _listed,
+        "a comma-separated list of origins scheme://host[:port] on WEBAUTHN_RP_ID or under it",
+        _are_webauthn_origins,
+        "localhost:5000",
+    ),
+    # How long a passkey ceremony may take: its options' state, and the browser's timeout.
+    _lifetime("WEBAUTHN_TIMEOUT", 300),
 )
 BY_NAME = {setting.name: setting for setting in SETTINGS}
 

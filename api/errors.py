@@ -12,7 +12,7 @@ import sqlite3
 from http import HTTPStatus
 from typing import Any
 
-from flask import Flask, Response, json, request
+from flask import Flask, Response, g, has_request_context, json, request
 from flask_login import current_user
 from marshmallow import Schema, fields
 from sqlalchemy import select
@@ -23,6 +23,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import RequestRedirect
 
 from api import database
+from api.credentials.dpop_proofs import ALGORITHMS
 from api.database import db
 from api.models import User
 
@@ -31,6 +32,10 @@ log = logging.getLogger("tessera")
 PROBLEM_JSON = "application/problem+json"
 # RFC 6750 section 3: every 401 names the scheme and realm.
 CHALLENGE = 'Bearer realm="api"'
+# RFC 9449 section 7.1: the challenge of a request that used the DPoP scheme, or of a
+# DPoP-bound token sent as a bearer token, names the algorithms a proof may use.
+DPOP_CHALLENGE = f'DPoP algs="{" ".join(ALGORITHMS)}"'
+INVALID_DPOP_PROOF = "invalid_dpop_proof"
 SCHEMA_NOT_READY = "The database schema is not ready: run init-db."
 SCHEMA_RETRY_AFTER = 5  # seconds: an init-db takes a few
 _SIZE_UNITS = ((1024 * 1024, "MiB"), (1024, "KiB"))
@@ -57,6 +62,14 @@ class ProblemSchema(Schema):
     )
     mfa_expires_in = fields.Integer(
         metadata={"description": "POST /login: seconds the mfa_token stays valid."}
+    )
+    error = fields.String(
+        metadata={
+            "description": (
+                "At the token endpoints, `invalid_dpop_proof`: the DPoP proof was refused "
+                "(RFC 9449 section 5)."
+            )
+        }
     )
 
 
@@ -114,6 +127,14 @@ class TooManyAttempts(ServiceError):
         )
 
 
+class InvalidDpopProof(ServiceError):
+    """A token endpoint refused the request's DPoP proof, or needed one (RFC 9449 section 5):
+    nothing the request came with was spent."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, extra={"error": INVALID_DPOP_PROOF})
+
+
 class Unavailable(ServiceError):
     status = 503
 
@@ -133,6 +154,8 @@ def problem(
 ) -> Response:
     """Make a problem+json response."""
     title = _TITLES.get(status) or HTTPStatus(status).phrase
+    if status == 401 and headers and has_request_context():
+        headers = _in_the_request_scheme(headers)
     body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
     if detail:
         body["detail"] = detail
@@ -142,6 +165,18 @@ def problem(
     else:
         text = stdlib_json.dumps(body)  # strings and a number: the same text, sooner
     return Response(text, status=status, content_type=PROBLEM_JSON, headers=headers)
+
+
+def _in_the_request_scheme(headers: dict[str, str]) -> dict[str, str]:
+    """Answer a request made with the DPoP scheme (or a DPoP-bound token sent as bearer)
+    with the DPoP challenge, whatever the refusal: RFC 9449 section 7.1."""
+    challenge = headers.get("WWW-Authenticate", "")
+    if not challenge.startswith(CHALLENGE):
+        return headers
+    scheme = request.environ.get("HTTP_AUTHORIZATION", "")[:5].lower()
+    if scheme != "dpop " and not g.get("dpop_challenge"):
+        return headers
+    return {**headers, "WWW-Authenticate": DPOP_CHALLENGE + challenge[len(CHALLENGE) :]}
 
 
 def handle_service_error(error: ServiceError) -> Response:

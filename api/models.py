@@ -16,9 +16,11 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Double,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
@@ -119,6 +121,13 @@ class User(db.Model):
     # next TOTP code may come (``credentials.second_factor_failures``).
     mfa_failures: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     mfa_retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The account's address as its owner wrote it, and lower-cased: unique regardless of case.
+    email: Mapped[str | None] = mapped_column(String(254), nullable=True)
+    email_key: Mapped[str | None] = mapped_column(String(254), nullable=True)
+    # Whether its owner followed a link mailed to it (an administrator's word is not enough).
+    email_verified: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false")
+    )
 
     sessions: Mapped[list[LoginSession]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True
@@ -135,7 +144,8 @@ class User(db.Model):
         """Whether logging in asks for a second factor (TOTP is on)."""
         return self.totp_secret is not None
 
-    __table_args__ = (IDS_NEVER_REUSED,)
+    # A unique index, not a constraint: SQLite adds it without making the table again.
+    __table_args__ = (Index("ix_users_email_key", "email_key", unique=True), IDS_NEVER_REUSED)
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.username!r}>"
@@ -165,6 +175,11 @@ class LoginSession(db.Model):
     enrolment_only: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=text("false")
     )
+    # How the user proved themselves when it opened: "password", "password+totp",
+    # "password+recovery_code" or "passkey" (None: opened before sessions said).
+    proof: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # The RFC 7638 thumbprint of the DPoP key its tokens are bound to (None: bearer tokens).
+    dpop_jkt: Mapped[str | None] = mapped_column(String(43), nullable=True)
 
     user: Mapped[User] = relationship(back_populates="sessions")
 
@@ -196,6 +211,8 @@ class PersonalToken(db.Model):
     # admits no older token. Not secret: without the signing key it makes no token. None in
     # rows made before tokens carried it, so that no token matches them.
     nonce: Mapped[str | None] = mapped_column(String(43), nullable=True)
+    # The RFC 7638 thumbprint of the DPoP key the token is bound to (None: a bearer token).
+    dpop_jkt: Mapped[str | None] = mapped_column(String(43), nullable=True)
 
     user: Mapped[User] = relationship(back_populates="personal_tokens")
 
@@ -208,6 +225,11 @@ class PersonalToken(db.Model):
     def scope_list(self) -> list[str]:
         """The stored scopes, sorted."""
         return sorted(self.scopes.split())
+
+    @property
+    def dpop_bound(self) -> bool:
+        """Whether the token works only with a DPoP proof of its key."""
+        return self.dpop_jkt is not None
 
     def __repr__(self) -> str:
         return f"<PersonalToken {self.id} user={self.user_id}>"
@@ -242,6 +264,8 @@ class MfaChallenge(db.Model):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     failures: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     spent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The DPoP key of the login's first step: its second step must prove the same one.
+    dpop_jkt: Mapped[str | None] = mapped_column(String(43), nullable=True)
 
     def __repr__(self) -> str:
         return f"<MfaChallenge {self.id} user={self.user_id}>"
@@ -301,3 +325,167 @@ class AuditEvent(db.Model):
 
     def __repr__(self) -> str:
         return f"<AuditEvent {self.id} {self.event} {self.outcome}>"
+
+
+class AttemptCounter(db.Model):
+    """One window of one failed-attempt counter (``credentials.attempt_store``).
+
+    ``key`` is the ``limits`` library's (the limit and whose attempts it counts); the window
+    ends at ``expires_at``, in seconds since the epoch as ``time.time()`` tells them, so that
+    every server compares it with the same clock the limits library uses. An ended window is
+    as good as no row: the next attempt starts a new one in place, and pruning removes it.
+    """
+
+    __tablename__ = "attempt_counters"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    expires_at: Mapped[float] = mapped_column(Double, index=True)
+    count: Mapped[int] = mapped_column(Integer)
+
+    def __repr__(self) -> str:
+        return f"<AttemptCounter {self.key}={self.count}>"
+
+
+class MailTicket(db.Model):
+    """What one mail token stands for: a sign-up waiting for its address, an invitation, an
+    address to verify, a password reset or an account to secure (``services.mail_tickets``).
+
+    The token names this row's random id and is signed; the row never holds the token. It is
+    spent once (``spent_at``, a compare-and-swap); a reset also names the password hash it
+    was asked under (``password_fingerprint``), so any change of the password ends it.
+    """
+
+    __tablename__ = "mail_tickets"
+
+    id: Mapped[str] = mapped_column(String(43), primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    email: Mapped[str | None] = mapped_column(String(254), nullable=True)
+    # A pending sign-up's chosen name and password hash: no account exists before the proof.
+    username: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    password_fingerprint: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    spent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    def __repr__(self) -> str:
+        return f"<MailTicket {self.purpose} user={self.user_id}>"
+
+
+class OutboxMail(db.Model):
+    """One mail, written in the transaction of the change it reports (``services.outbox``).
+
+    The body is encrypted with the key that encrypts TOTP secrets and dropped once the mail is
+    sent. A sender claims a row (``claim``, until ``claimed_until``) before it sends, so two
+    senders never send one mail; a refused try moves ``next_attempt_at`` on (backoff).
+    """
+
+    __tablename__ = "outbox_mails"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    recipient: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32))
+    body: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    last_error: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    claim: Mapped[str | None] = mapped_column(String(43), nullable=True)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    __table_args__ = (
+        Index("ix_outbox_mails_waiting", "sent_at", "next_attempt_at"),
+        IDS_NEVER_REUSED,
+    )
+
+    def __repr__(self) -> str:
+        return f"<OutboxMail {self.id} {self.kind}>"
+
+
+class Passkey(db.Model):
+    """A user's passkey (a WebAuthn credential): its id and public key, never a secret.
+
+    A credential id belongs to one account (unique). ``sign_count`` is the authenticator's
+    counter as last seen (0 for one that keeps none); ``disabled_at`` is set when a counter
+    that did not go up suggested a cloned authenticator: the passkey then logs no one in.
+    """
+
+    __tablename__ = "passkeys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    # base64url, as WebAuthn's JSON writes it: up to 1023 bytes make 1364 characters.
+    credential_id: Mapped[str] = mapped_column(String(1364), unique=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)  # COSE_Key, as registered
+    sign_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    name: Mapped[str] = mapped_column(String(100))
+    transports: Mapped[str] = mapped_column(String(200), default="")  # space-separated
+    backed_up: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    __table_args__ = (
+        Index("ix_passkeys_user_created", "user_id", "created_at"),
+        IDS_NEVER_REUSED,
+    )
+
+    @property
+    def transport_list(self) -> list[str]:
+        """The transports the authenticator named, sorted."""
+        return sorted(self.transports.split())
+
+    def __repr__(self) -> str:
+        return f"<Passkey {self.id} user={self.user_id}>"
+
+
+class PasskeyUserHandle(db.Model):
+    """The WebAuthn user handle of a user: random, never their id, name or address."""
+
+    __tablename__ = "passkey_user_handles"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    handle: Mapped[str] = mapped_column(String(43), unique=True)  # base64url of 32 bytes
+
+    def __repr__(self) -> str:
+        return f"<PasskeyUserHandle user={self.user_id}>"
+
+
+class SpentPasskeyState(db.Model):
+    """A passkey ceremony's state that was used: what makes each ``state`` single-use.
+
+    Keyed by the state's challenge; kept until the state would have expired anyway.
+    """
+
+    __tablename__ = "spent_passkey_states"
+
+    challenge: Mapped[str] = mapped_column(String(43), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+    def __repr__(self) -> str:
+        return f"<SpentPasskeyState {self.challenge[:8]}>"
+
+
+class SeenDpopProof(db.Model):
+    """A DPoP proof accepted once (``credentials.jti_replay``): the same proof again is a replay.
+
+    ``key`` is the SHA-256 of the proof's key thumbprint and ``jti``; the row is needed until
+    ``expires_at`` (seconds since the epoch), when the proof is too old to pass anyway, and
+    pruning removes it.
+    """
+
+    __tablename__ = "seen_dpop_proofs"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[float] = mapped_column(Double, index=True)
+
+    def __repr__(self) -> str:
+        return f"<SeenDpopProof {self.key[:8]}>"

@@ -15,6 +15,7 @@ import time_machine
 from support.accounts import PASSWORD, Enrolled, Login, PersonalToken, totp_code
 from support.backends import BACKENDS, backend_for
 from support.hashing import CHEAP_HASHING, CountingHasher
+from support.smtp import mailbox_on_a_free_port
 from support.statements import recording
 from werkzeug.serving import make_server
 
@@ -224,3 +225,28 @@ def totp_login(client, mfa_token):
         return _logged_in(client, response)
 
     return log_in
+
+
+@pytest.fixture
+def mailbox():
+    """A real SMTP server (aiosmtpd) on a loopback port, stopped after the test."""
+    box = mailbox_on_a_free_port()
+    box.start()
+    yield box
+    box.stop()
+
+
+@pytest.fixture
+def verified_address(app, client, mailbox):
+    """Give a user an address through ``users set-email`` and verify it with the mailed token,
+    through ``POST /email/verify``, as its owner would (``MAIL_URL`` must be the mailbox's)."""
+    runner = app.test_cli_runner()
+
+    def verify(username: str, address: str) -> None:
+        result = runner.invoke(args=["users", "set-email", username, address])
+        assert result.exit_code == 0, result.output
+        token = mailbox.wait_for().token
+        response = client.post("/email/verify", json={"token": token})
+        assert response.status_code == 204, response.get_json()
+
+    return verify

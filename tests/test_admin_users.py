@@ -17,6 +17,7 @@ USER_FIELDS = {
     "id",
     "username",
     "is_admin",
+    "email",
     "is_active",
     "mfa_enabled",
     "created_at",

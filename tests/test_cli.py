@@ -129,6 +129,7 @@ def test_list_users_as_table_and_json(cli, make_user):
         "id",
         "username",
         "is_admin",
+        "email",
         "is_active",
         "mfa_enabled",
         "created_at",
@@ -141,6 +142,7 @@ def test_list_users_as_table_and_json(cli, make_user):
         "id",
         "username",
         "is_admin",
+        "email",
         "is_active",
         "mfa_enabled",
         "created_at",
@@ -153,11 +155,20 @@ def test_list_users_as_table_and_json(cli, make_user):
 def test_every_table_prints_its_header_even_with_no_rows(cli):
     users = cli("users", "list").stdout.splitlines()
     assert [line.split() for line in users] == [
-        ["id", "username", "is_admin", "is_active", "mfa_enabled", "created_at", "last_login_at"]
+        [
+            "id",
+            "username",
+            "is_admin",
+            "email",
+            "is_active",
+            "mfa_enabled",
+            "created_at",
+            "last_login_at",
+        ]
     ]
     tokens = cli("tokens", "list").stdout.splitlines()
     assert [line.split() for line in tokens] == [
-        ["id", "user", "name", "scopes", "expires_at", "last_used_at", "key_id"]
+        ["id", "user", "name", "scopes", "expires_at", "last_used_at", "dpop_bound", "key_id"]
     ]
 
 
@@ -193,7 +204,16 @@ def test_tokens_list_json_is_the_api_record_with_its_owner_and_key(client, cli, 
     listed = cli("tokens", "list", "--json").output.splitlines()
     assert len(listed) == 1
     printed = json.loads(listed[0])
-    assert list(printed) == ["id", "user", "name", "scopes", "expires_at", "last_used_at", "key_id"]
+    assert list(printed) == [
+        "id",
+        "user",
+        "name",
+        "scopes",
+        "expires_at",
+        "last_used_at",
+        "dpop_bound",
+        "key_id",
+    ]
     assert printed["user"] == "alice" and printed["key_id"] == made.token.split(".")[1]
     assert {k: v for k, v in answered.items() if k != "created_at"} == {
         k: v for k, v in printed.items() if k not in {"user", "key_id"}

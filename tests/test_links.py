@@ -10,6 +10,7 @@ import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from support.authenticator import Authenticator, register_passkey
 from support.routes import route_map_app
 
 from api import create_app
@@ -60,6 +61,8 @@ def busy_admin(client, admin, make_user, login, make_token):
         assert created.status_code == 201
     make_token(admin, ["notes:read"], name="first")
     make_token(admin, ["notes:read"], name="second")
+    for _ in range(2):
+        assert register_passkey(client, admin, Authenticator()).status_code == 201
     return admin
 
 

@@ -14,6 +14,7 @@ def test_login_returns_access_and_refresh_tokens(client, make_user):
         "token_type",
         "expires_in",
         "refresh_expires_in",
+        "device_token",
     }
     assert body["token_type"] == "Bearer"
     assert body["expires_in"] == 900

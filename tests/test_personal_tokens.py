@@ -17,8 +17,17 @@ from api.database import db
 from api.models import PersonalToken, User
 
 DAY = 24 * 3600
-PAT_FIELDS = {"id", "name", "scopes", "created_at", "expires_at", "last_used_at"}
-TOKEN_COLUMNS = ["id", "user", "name", "scopes", "expires_at", "last_used_at", "key_id"]
+PAT_FIELDS = {"id", "name", "scopes", "created_at", "expires_at", "last_used_at", "dpop_bound"}
+TOKEN_COLUMNS = [
+    "id",
+    "user",
+    "name",
+    "scopes",
+    "expires_at",
+    "last_used_at",
+    "dpop_bound",
+    "key_id",
+]
 FRESH_CHALLENGE = (
     'Bearer realm="api", error="insufficient_user_authentication", '
     'error_description="a more recent login is required", max_age=600'

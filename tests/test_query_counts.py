@@ -141,13 +141,15 @@ def test_login_does_the_same_statements_however_many_users(clock, app, client, a
         response = client.post("/login", json={"username": "alice", "password": PASSWORD})
         assert response.status_code == 200
         counts.append(len(queries))
-    # The user; then the session, last_login_at and the login's audit event, written in one
-    # transaction (the event joined it: issue 14 added its INSERT, nothing else).
-    assert counts == [4, 4]
+    # The attempt counted on the address and the username, each committed at once (issue 23);
+    # the user; the count given back on both; then the session, last_login_at and the login's
+    # audit event, written in one transaction (the event joined it: issue 14 added its INSERT).
+    assert counts == [8, 8]
 
 
-def test_failed_logins_all_cost_the_same_two_statements(clock, client, make_user, queries):
-    """The user lookup, then the refusal's audit event, committed on its own."""
+def test_failed_logins_all_cost_the_same_four_statements(clock, client, make_user, queries):
+    """The attempt counted on the address and the username before the password is checked,
+    the user lookup, then the refusal's audit event, committed on its own."""
     make_user("alice")
     make_user("carol", is_active=False)
     counts = {}
@@ -160,8 +162,9 @@ def test_failed_logins_all_cost_the_same_two_statements(clock, client, make_user
         response = client.post("/login", json={"username": username, "password": password})
         assert response.status_code == 401
         counts[username] = len(queries)
-    assert counts == {"alice": 2, "nobody": 2, "carol": 2}
-    assert all(statement.startswith("INSERT INTO audit_events") for statement in queries[1:])
+    assert counts == {"alice": 4, "nobody": 4, "carol": 4}
+    assert all(statement.startswith("INSERT INTO attempt_counters") for statement in queries[:2])
+    assert queries[3].startswith("INSERT INTO audit_events")
 
 
 # --- the hot-path lookup agrees with the ORM ---------------------------------------------------
@@ -197,7 +200,10 @@ def test_hot_path_returns_the_user_the_orm_loads(clock, app, client, make_user, 
             "username": user.username,
             "is_admin": user.is_admin,
             "created_at": user.created_at.isoformat(),
+            "email": user.email,
+            "email_verified": user.email_verified,
             "scopes": sorted(scopes.granted_by_role(user.is_admin)),
+            "token_type": "Bearer",
         }
 
 

@@ -182,7 +182,7 @@ def test_the_document_names_each_operations_scope_and_its_403(app, client):
             continue
         operation = document["paths"][openapi_path(rule)][method.lower()]
         # OpenAPI 3.0: the list of an http scheme's requirement MUST be empty.
-        assert operation["security"] == [{"bearerAuth": []}]
+        assert operation["security"] == [{"bearerAuth": []}, {"dpopAuth": []}]
         if access.scope is None:
             assert "x-required-scope" not in operation
             assert "403" not in operation["responses"]

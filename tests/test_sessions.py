@@ -16,7 +16,15 @@ def test_sessions_lists_exactly_the_live_ones_newest_first(clock, client, login,
     items = body["items"]
     assert [item["current"] for item in items] == [True, False]
     assert items[0]["user_agent"] == "curl/8"
-    assert set(items[0]) == {"id", "created_at", "last_used_at", "user_agent", "current"}
+    assert set(items[0]) == {
+        "id",
+        "created_at",
+        "last_used_at",
+        "user_agent",
+        "current",
+        "dpop_bound",
+    }
+    assert items[0]["dpop_bound"] is False
     assert items[0]["created_at"] > items[1]["created_at"]
 
 

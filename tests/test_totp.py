@@ -50,7 +50,7 @@ def test_enrolment_gives_the_secret_its_uri_and_a_qr_code(client, alice):
     assert len(body["secret"]) == 32  # 160 bits of base32
     assert body["qr_svg"].startswith('<svg xmlns="http://www.w3.org/2000/svg"')
     assert body["qr_svg"].endswith("</svg>")
-    assert _status(client, alice) == {"totp": False, "recovery_codes_left": 0}
+    assert _status(client, alice) == {"totp": False, "recovery_codes_left": 0, "passkeys": 0}
 
 
 def test_confirming_turns_totp_on_and_shows_ten_recovery_codes_once(client, alice):
@@ -66,7 +66,7 @@ def test_confirming_turns_totp_on_and_shows_ten_recovery_codes_once(client, alic
         groups = code.split("-")
         assert [len(group) for group in groups] == [4, 4, 4, 4]
         assert set(code.replace("-", "")) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
-    assert _status(client, alice) == {"totp": True, "recovery_codes_left": 10}
+    assert _status(client, alice) == {"totp": True, "recovery_codes_left": 10, "passkeys": 0}
     shown_again = json.dumps(_status(client, alice))
     assert not any(code in shown_again for code in codes)
 
@@ -154,7 +154,7 @@ def test_turning_totp_off_drops_the_codes_and_logins_ask_the_password_alone(
 ):
     enrol(alice)
     assert client.delete("/mfa/totp", headers=alice.headers).status_code == 204
-    assert _status(client, alice) == {"totp": False, "recovery_codes_left": 0}
+    assert _status(client, alice) == {"totp": False, "recovery_codes_left": 0, "passkeys": 0}
     login("alice")  # a token pair straight from POST /login
     assert client.delete("/mfa/totp", headers=alice.headers).status_code == 409
 
@@ -330,7 +330,7 @@ def test_mfa_reset_turns_totp_off_and_ends_the_sessions(cli, client, alice, enro
     assert result.output.strip() == "TOTP turned off for 'alice'; 1 session(s) ended"
     assert client.get("/me", headers=alice.headers).status_code == 401
     fresh = login("alice")  # the password alone again
-    assert _status(client, fresh) == {"totp": False, "recovery_codes_left": 0}
+    assert _status(client, fresh) == {"totp": False, "recovery_codes_left": 0, "passkeys": 0}
 
 
 def test_mfa_reset_of_an_unknown_user_is_one_line_and_exit_1(cli, app):
@@ -348,8 +348,8 @@ def test_user_listings_say_whether_totp_is_on(cli, client, admin, alice, enrol):
     records = [json.loads(line) for line in cli("users", "list", "--json").output.splitlines()]
     assert {r["username"]: r["mfa_enabled"] for r in records} == {"root": False, "alice": True}
     table = cli("users", "list").output.splitlines()
-    assert table[0].split()[4] == "mfa_enabled"
-    assert [line.split()[4] for line in table[1:]] == ["False", "True"]
+    column = table[0].split().index("mfa_enabled")
+    assert [line.split()[column] for line in table[1:]] == ["False", "True"]
 
 
 def test_a_forged_bearer_token_cannot_enrol(client, alice):

@@ -25,6 +25,10 @@ from api.services import mfa, recovery_codes
 class MfaStatusSchema(Schema):
     totp = fields.Boolean(required=True, metadata={"description": "Whether TOTP is on."})
     recovery_codes_left = fields.Integer(required=True)
+    passkeys = fields.Integer(
+        required=True,
+        metadata={"description": "How many passkeys can log in (`GET /passkeys` lists them)."},
+    )
 
 
 class EnrolmentSchema(Schema):

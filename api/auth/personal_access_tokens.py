@@ -6,7 +6,7 @@ make, list or end PATs. Making one also needs a fresh login.
 
 from __future__ import annotations
 
-from flask import url_for
+from flask import request, url_for
 from flask_login import current_user
 from marshmallow import Schema, ValidationError, fields, validate
 
@@ -17,7 +17,7 @@ from api.http import examples
 from api.http.client_info import request_origin
 from api.http.fields import TokenLifetime
 from api.http.pagination import PaginationSchema, page_of
-from api.security import requires
+from api.security import bearer_token, dpop, requires
 from api.services import personal_access_tokens
 
 
@@ -28,6 +28,10 @@ class PersonalTokenSchema(Schema):
     created_at = fields.DateTime(required=True)
     expires_at = fields.DateTime(required=True)
     last_used_at = fields.DateTime(required=True, allow_none=True)
+    dpop_bound = fields.Boolean(
+        required=True,
+        metadata={"description": "Whether the token works only with DPoP proofs of its key."},
+    )
 
 
 class CreatedPersonalTokenSchema(PersonalTokenSchema):
@@ -96,13 +100,18 @@ def list_personal_tokens(pagination):
 @blp.arguments(NewPersonalTokenSchema)
 @blp.response(201, CreatedPersonalTokenSchema)
 def create_personal_token(body):
-    """Make a personal access token; the token is in this answer and nowhere else."""
+    """Make a personal access token; the token is in this answer and nowhere else.
+
+    With a `DPoP` proof header the token is bound to the proof's key (RFC 9449).
+    """
+    key = dpop.token_endpoint_key(request, new_credential=True, bearer_token=bearer_token(request))
     created = personal_access_tokens.create_personal_token(
         current_user.id,
         body["name"],
         body["scopes"],
         body.get("expires_in"),
         origin=request_origin(current_user),
+        dpop_jkt=key,
     )
     location = url_for("auth.get_personal_token", token_id=created.record.id)
     return created, 201, {"Location": location}

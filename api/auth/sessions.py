@@ -19,6 +19,10 @@ class LoginSessionSchema(Schema):
     last_used_at = fields.DateTime(required=True)
     user_agent = fields.String(required=True)
     current = fields.Boolean(required=True)
+    dpop_bound = fields.Boolean(
+        required=True,
+        metadata={"description": "Whether its tokens work only with DPoP proofs of its key."},
+    )
 
 
 LoginSessionPageSchema = page_of(LoginSessionSchema)

@@ -14,14 +14,16 @@ from api import models
 from api.commands.audit_events import audit
 from api.commands.common import CommandError, explain_failures, failures_explained
 from api.commands.key_rotation import secret
+from api.commands.mail import mail
 from api.commands.maintenance import init_db, sessions_group
+from api.commands.passkeys import passkeys_group
 from api.commands.personal_access_tokens import tokens_group
 from api.commands.users import users
 from api.database import db
 
 __all__ = ["COMMANDS", "CommandError", "failures_explained", "init_app"]
 
-COMMANDS = (init_db, users, sessions_group, tokens_group, audit, secret)
+COMMANDS = (init_db, users, sessions_group, tokens_group, audit, secret, mail, passkeys_group)
 for _command in COMMANDS:
     explain_failures(_command)
 

@@ -29,7 +29,16 @@ class ListedTokenSchema(PersonalTokenSchema):
     key_id = fields.String(required=True)
 
     class Meta:
-        fields = ("id", "user", "name", "scopes", "expires_at", "last_used_at", "key_id")
+        fields = (
+            "id",
+            "user",
+            "name",
+            "scopes",
+            "expires_at",
+            "last_used_at",
+            "dpop_bound",
+            "key_id",
+        )
 
     def get_attribute(self, obj: tuple[Any, str], attr: str, default: Any) -> Any:
         record, username = obj

@@ -7,9 +7,10 @@ from flask.cli import AppGroup
 
 from api.commands import common
 from api.commands.common import CommandError, echo_records, fail_cleanly, read_new_password
+from api.commands.mail import deliver_what_was_made
 from api.origin import CLI
 from api.resources.users import UserSchema
-from api.services import accounts, mfa, revocation
+from api.services import accounts, email_addresses, invitations, mfa, revocation
 
 users = AppGroup("users", help="Create, list and change user accounts.")
 
@@ -18,12 +19,39 @@ users = AppGroup("users", help="Create, list and change user accounts.")
 @click.argument("username")
 @click.option("--admin", is_flag=True, help="Give the user admin rights.")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.option("--email", help="The user's address: mailed a link that verifies it.")
 @fail_cleanly
-def create_user(username: str, admin: bool, password_stdin: bool) -> None:
+def create_user(username: str, admin: bool, password_stdin: bool, email: str | None) -> None:
     """Create a user; the password is asked for twice, or read from stdin."""
+    if email is not None:
+        email_addresses.checked_address(email)  # before asking for a password
     password = read_new_password(password_stdin, username)
-    user = accounts.create_user(username, password, is_admin=admin, origin=CLI)
+    user = accounts.create_user(username, password, is_admin=admin, origin=CLI, email=email)
     click.echo(f"created user {user.username!r} (id {user.id}{', admin' if admin else ''})")
+    deliver_what_was_made()
+
+
+@users.command("invite")
+@click.argument("email")
+@click.option("--admin", is_flag=True, help="The account will be an admin's.")
+@fail_cleanly
+def invite(email: str, admin: bool) -> None:
+    """Mail an invitation to open an account."""
+    invitations.invite(email, admin, origin=CLI)
+    click.echo(f"invitation mailed to {email}")
+    deliver_what_was_made()
+
+
+@users.command("set-email")
+@click.argument("username")
+@click.argument("email")
+@fail_cleanly
+def set_email(username: str, email: str) -> None:
+    """Set a user's address, unverified, and mail it a link that verifies it."""
+    user = accounts.get_user(username)
+    accounts.update_user(user, {"email": email}, origin=CLI)
+    click.echo(f"address of {user.username!r} set to {email}; a verification link was mailed")
+    deliver_what_was_made()
 
 
 @users.command("list")

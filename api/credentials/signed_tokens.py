@@ -2,16 +2,20 @@ r"""The token format, and the only place that knows it.
 
 A token reads ``<kind>.<key id>.<itsdangerous URL-safe timed token>``:
 
-- ``kind`` is ``at`` (access), ``rt`` (refresh), ``tsr_pat`` (personal access token) or
-  ``mfa`` (the challenge of a login's second step, accepted only by ``POST /login/mfa``). Each
-  kind is also signed with its own salt, so changing the prefix breaks the signature.
+- ``kind`` is ``at`` (access), ``rt`` (refresh), ``tsr_pat`` (personal access token),
+  ``mfa`` (the challenge of a login's second step, accepted only by ``POST /login/mfa``),
+  ``dt`` (a device that logged in before, sent back only in a ``POST /login`` body, where it
+  counts the attempt apart from strangers') or ``pks`` (a passkey ceremony's ``state``: its
+  purpose, its user and its challenge, accepted only by that ceremony's endpoint). Each kind
+  is also signed with its own salt, so changing the prefix breaks the signature. The mail
+  tokens (``credentials.mail_tokens``) share this shape and these keys.
 - ``key id`` names the signing key, so a check costs one HMAC however many fallback keys
   there are, and a token naming an unknown key is refused without any.
 - the payload holds opaque ids only: the user, the login session and, for refresh tokens,
   the session's refresh generation; for a personal access token, the user, the token's row,
   the row's random ``nonce`` and its expiry (each PAT has a lifetime of its own, so the expiry
-  is signed in); for an ``mfa`` token, the user and the challenge's row. It is signed, not
-  encrypted.
+  is signed in); for an ``mfa`` token, the user and the challenge's row; for a device token,
+  the user and a random id of its own, stored nowhere. It is signed, not encrypted.
 
 Every claim is checked for its type and range here, before anything is looked up: an id is an
 ``int`` (never a bool) from 1 to ``MAX_ID``, a random id is what ``secrets.token_urlsafe``
@@ -50,11 +54,15 @@ ACCESS = "at"
 REFRESH = "rt"
 PERSONAL = "tsr_pat"
 MFA = "mfa"
+DEVICE = "dt"
+PASSKEY_STATE = "pks"
 SALTS = {
     ACCESS: "tessera.access-token",
     REFRESH: "tessera.refresh-token",
     PERSONAL: "tessera.personal-access-token",
     MFA: "tessera.mfa-token",
+    DEVICE: "tessera.device-token",
+    PASSKEY_STATE: "tessera.passkey-state",
 }
 # The kinds a client may send as ``Authorization: Bearer``: never an ``mfa`` token.
 BEARER_KINDS = frozenset({ACCESS, PERSONAL})
@@ -68,6 +76,8 @@ _TOKEN_FORM = re.compile(rf"[A-Za-z0-9_.-]{{1,{MAX_TOKEN_LENGTH}}}")
 # the 43 characters their columns hold.
 RANDOM_ID = re.compile(r"[A-Za-z0-9_-]{1,43}")
 NONCE_BYTES = 16
+# A passkey ceremony's purpose, as its state names it.
+PURPOSE = re.compile(r"[a-z]{1,16}")
 
 
 class TokenError(Exception):
@@ -105,6 +115,29 @@ class MfaClaims:
     challenge_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class DeviceClaims:
+    """What a verified device token says: whose login it came from, and which device."""
+
+    user_id: int
+    device_id: str  # random, one per login: the key of that device's failed-attempt counter
+
+
+@dataclass(frozen=True, slots=True)
+class PasskeyStateClaims:
+    """What a verified passkey ceremony ``state`` says: its purpose, whose ceremony it is
+    (None for a passwordless login, where no one is known yet) and the challenge."""
+
+    purpose: str
+    user_id: int | None
+    challenge: str  # base64url of the random bytes the authenticator signs over
+
+
+def new_device_claims(user_id: int) -> DeviceClaims:
+    """Return the claims of a new device token for ``user_id``, with a random id."""
+    return DeviceClaims(user_id, secrets.token_urlsafe(NONCE_BYTES))
+
+
 def new_nonce() -> str:
     """Return a random value for a PAT's row to carry, and its tokens to name."""
     return secrets.token_urlsafe(NONCE_BYTES)
@@ -127,6 +160,8 @@ class TokenCodec:
         refresh_max_age: int,
         personal_max_age: int = 365 * 24 * 3600,
         mfa_max_age: int = 300,
+        device_max_age: int = 90 * 24 * 3600,
+        passkey_state_max_age: int = 300,
     ) -> None:
         if not keys:
             raise ValueError("no signing key")
@@ -136,6 +171,8 @@ class TokenCodec:
             REFRESH: refresh_max_age,
             PERSONAL: personal_max_age,
             MFA: mfa_max_age,
+            DEVICE: device_max_age,
+            PASSKEY_STATE: passkey_state_max_age,
         }
         self._serializers: dict[tuple[str, str], URLSafeTimedSerializer] = {}
         # Each serializer's signer, made once: ``loads`` would make a new one on every call.
@@ -147,7 +184,11 @@ class TokenCodec:
                 self._signers[(key_id(secret), kind)] = serializer.make_signer(salt)
         self.signing_key_id = key_id(keys[-1])
 
-    def issue(self, kind: str, claims: Claims | PersonalClaims | MfaClaims) -> str:
+    def issue(
+        self,
+        kind: str,
+        claims: Claims | PersonalClaims | MfaClaims | DeviceClaims | PasskeyStateClaims,
+    ) -> str:
         """Sign ``claims`` as a token of ``kind`` with the newest key."""
         payload: dict[str, Any]
         if isinstance(claims, PersonalClaims):
@@ -159,6 +200,10 @@ class TokenCodec:
             }
         elif isinstance(claims, MfaClaims):
             payload = {"uid": claims.user_id, "cid": claims.challenge_id}
+        elif isinstance(claims, DeviceClaims):
+            payload = {"uid": claims.user_id, "did": claims.device_id}
+        elif isinstance(claims, PasskeyStateClaims):
+            payload = {"p": claims.purpose, "uid": claims.user_id, "ch": claims.challenge}
         else:
             payload = {"uid": claims.user_id, "sid": claims.session_id}
         if kind == REFRESH:
@@ -168,7 +213,7 @@ class TokenCodec:
 
     def verify(
         self, kind: str | Collection[str], token: str
-    ) -> Claims | PersonalClaims | MfaClaims:
+    ) -> Claims | PersonalClaims | MfaClaims | DeviceClaims | PasskeyStateClaims:
         """Check form, signature, expiry and kind, in that order; raise ``TokenError``.
 
         ``kind`` is the kind expected, or a collection of the kinds accepted.
@@ -201,6 +246,10 @@ class TokenCodec:
             return _personal_claims(payload)
         if token_kind == MFA:
             return _mfa_claims(payload)
+        if token_kind == DEVICE:
+            return _device_claims(payload)
+        if token_kind == PASSKEY_STATE:
+            return _passkey_state_claims(payload)
         return _claims(token_kind, payload)
 
 
@@ -252,6 +301,31 @@ def _mfa_claims(payload: Any) -> MfaClaims:
     return MfaClaims(user_id, challenge_id)
 
 
+def _device_claims(payload: Any) -> DeviceClaims:
+    try:
+        user_id, device_id = payload["uid"], payload["did"]
+    except (KeyError, TypeError):
+        raise TokenError("malformed token") from None
+    if not (_is_id(user_id) and _is_random_id(device_id)):
+        raise TokenError("malformed token")
+    return DeviceClaims(user_id, device_id)
+
+
+def _passkey_state_claims(payload: Any) -> PasskeyStateClaims:
+    try:
+        purpose, user_id, challenge = payload["p"], payload["uid"], payload["ch"]
+    except (KeyError, TypeError):
+        raise TokenError("malformed token") from None
+    if not (
+        isinstance(purpose, str)
+        and PURPOSE.fullmatch(purpose)
+        and (user_id is None or _is_id(user_id))
+        and _is_random_id(challenge)
+    ):
+        raise TokenError("malformed token")
+    return PasskeyStateClaims(purpose, user_id, challenge)
+
+
 def _is_int_in(value: Any, lowest: int, highest: int) -> bool:
     # bool is an int to Python, never to a column.
     return type(value) is int and lowest <= value <= highest
@@ -279,6 +353,8 @@ def init_app(app: Flask) -> None:
         int(app.config["REFRESH_TOKEN_MAX_AGE"]),
         int(app.config["PERSONAL_TOKEN_MAX_AGE"]),
         int(app.config["MFA_TOKEN_MAX_AGE"]),
+        int(app.config["DEVICE_TOKEN_MAX_AGE"]),
+        passkey_state_max_age=int(app.config["WEBAUTHN_TIMEOUT"]),
     )
 
 

@@ -21,6 +21,10 @@ MFA_TOKEN = (
     "mfa.235695c3.eyJ1aWQiOjEsImNpZCI6IjNRcXBHdFhKZnZZbTFVZ0R1b2hMa0EifQ"  # noqa: S105
     ".axTkvg.hXh1Dq0lLw3m9Zp2KTcvYb8Rj4E"
 )
+DEVICE_TOKEN = (
+    "dt.41a25559.eyJ1aWQiOjEsImRpZCI6IlctMWZjMjJwWUxGeHNXVVJfRm8zUFEifQ"  # noqa: S105
+    ".axToWQ.MxUP9hlmzM1g7mGgkBAJNs1Y9Zk"
+)
 TOTP_CODE = "123456"
 RECOVERY_CODE = "ABCD-EFGH-JKLM-NPQR"
 PAT_NAME = "nightly backup"
@@ -28,3 +32,7 @@ PAT_SCOPES = ["notes:read"]
 PAT_LIFETIME = 7 * 24 * 3600  # a week: within any sensible PERSONAL_TOKEN_MAX_AGE
 NOTE_TITLE = "Shopping list"
 NOTE_BODY = "Milk, eggs, bread."
+MAIL_TOKEN = (
+    "pr.5ee1c0de.eyJ0aWQiOiJoRnhrQ0hfNUxuTk5pWEdPMlFjSkhoWWxEX1ZGZHJ1aSJ9"  # noqa: S105
+    ".axTq2g.3I84z0pxNjnCsFXUtmca1Eeu1dA"
+)

@@ -30,6 +30,7 @@ from werkzeug.routing import Rule
 
 from api import __version__
 from api.credentials import scopes
+from api.credentials.dpop_proofs import ALGORITHMS
 from api.credentials.passwords import MAX_PASSWORD_LENGTH
 from api.errors import PROBLEM_JSON, ProblemSchema, too_large_detail
 from api.http.blueprint import declared_errors
@@ -37,6 +38,9 @@ from api.http.fields import NewPassword, PartialUpdateSchema, TokenLifetime
 from api.security import access_of
 
 BEARER = "bearerAuth"
+DPOP = "dpopAuth"
+# Either scheme: a bearer token, or a DPoP-bound one with its proof (RFC 9449).
+SECURITY = [{BEARER: []}, {DPOP: []}]
 # The JSON parser refuses U+0000 in any string of a body (see ``json_body.py``).
 NO_NUL = "^[^\\u0000]*$"
 
@@ -68,7 +72,12 @@ _ERROR_DESCRIPTIONS = {
 _HEADERS = {
     401: {
         "WWW-Authenticate": {
-            "description": 'The RFC 6750 challenge, `Bearer realm="api"` and why a token failed.',
+            "description": (
+                'The RFC 6750 challenge, `Bearer realm="api"` and why a token failed; to a '
+                "request with the DPoP scheme, or a DPoP-bound token sent as a bearer token, "
+                'RFC 9449\'s `DPoP algs="..."` with `error="invalid_token"` or '
+                '`error="invalid_dpop_proof"`.'
+            ),
             "schema": {"type": "string"},
         }
     },
@@ -130,6 +139,19 @@ class CompleteDocument(BasePlugin):
                     "access token from `POST /tokens`. Each operation names the scope it "
                     "needs in `x-required-scope`; the scopes:\n\n"
                     + "\n".join(f"- `{s.name}`: {s.description}" for s in scopes.declared())
+                ),
+            },
+        )
+        spec.components.security_scheme(
+            DPOP,
+            {
+                "type": "http",
+                "scheme": "dpop",
+                "description": (
+                    "A token bound to a DPoP key (RFC 9449): `Authorization: DPoP <token>` "
+                    "with a `DPoP` header, a proof JWT signed with that key for this request, "
+                    f"whose `ath` is the token's hash. Algorithms: {', '.join(ALGORITHMS)}. "
+                    "The scopes are the bearer scheme's."
                 ),
             },
         )
@@ -207,7 +229,7 @@ class CompleteDocument(BasePlugin):
             operation["responses"] = dict(sorted(responses.items()))
             access = access_of(view)
             if access is not None:
-                operation["security"] = [{BEARER: []}]
+                operation["security"] = [dict(requirement) for requirement in SECURITY]
                 self._name_the_access(operation, access)
             self._forbid_nul_in_body(operation)
             _write_for_the_docs(operation)

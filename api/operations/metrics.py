@@ -29,6 +29,7 @@ from flask import Blueprint, Flask, Response, abort, current_app, g, request
 
 from api.audit_writer import event_recorded
 from api.http.client_info import client_address
+from api.operations.outbox_gauge import OutboxGauge
 from api.refusal_tally import refusal_counted
 
 EXTENSION = "tessera.metrics"
@@ -83,6 +84,7 @@ class Metrics:
             ["event", "reason"],
             registry=registry,
         )
+        registry.register(OutboxGauge())
         # Known label values from the start, so a rate of zero is a zero, not a gap.
         for outcome in ("success", "failure"):
             self.logins.labels(outcome)
@@ -122,6 +124,7 @@ class Metrics:
             return generate_latest(self.registry)
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
+        registry.register(OutboxGauge())  # from the database: the same in every worker
         return generate_latest(registry)
 
 

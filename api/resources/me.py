@@ -16,8 +16,14 @@ class MeSchema(Schema):
     username = fields.String(required=True)
     is_admin = fields.Boolean(required=True)
     created_at = fields.DateTime(required=True)
+    email = fields.String(required=True, allow_none=True)
+    email_verified = fields.Boolean(required=True)
     scopes = fields.List(
         fields.String(), required=True, metadata={"description": "The token's scopes, sorted."}
+    )
+    token_type = fields.String(
+        required=True,
+        metadata={"description": "`DPoP`: bound to a DPoP key (RFC 9449); else `Bearer`."},
     )
 
 

@@ -11,11 +11,12 @@ from api.errors import Forbidden
 from api.http import examples
 from api.http.blueprint import raises
 from api.http.client_info import request_origin
+from api.http.email_fields import EmailAddress
 from api.http.fields import NewPassword, PartialUpdateSchema, StrictBoolean, Username
 from api.http.pagination import PaginationSchema, page_of
 from api.resources import blp
 from api.security import requires
-from api.services import accounts
+from api.services import accounts, invitations
 
 USERS_READ = scopes.declare(
     "users:read",
@@ -36,6 +37,11 @@ class UserSchema(Schema):
     username = Username(required=True, metadata={"example": examples.NEW_USERNAME})
     password = NewPassword(required=True, metadata={"example": examples.NEW_PASSWORD})
     is_admin = StrictBoolean(load_default=False, metadata={"example": False})
+    email = EmailAddress(
+        load_default=None,
+        allow_none=True,
+        metadata={"description": "Mailed a link; unverified until its owner follows it."},
+    )
     is_active = fields.Boolean(dump_only=True)
     mfa_enabled = fields.Boolean(dump_only=True, metadata={"description": "Whether TOTP is on."})
     created_at = fields.DateTime(dump_only=True)
@@ -46,6 +52,7 @@ class UserUpdateSchema(PartialUpdateSchema):
     is_active = StrictBoolean(metadata={"example": True})
     is_admin = StrictBoolean(metadata={"example": False})
     password = NewPassword(metadata={"example": examples.NEW_PASSWORD})
+    email = EmailAddress(allow_none=True)
     # One change at a time: every field at once would also set a password.
     json_schema_example = {"is_active": True}
 
@@ -70,9 +77,28 @@ def list_users(pagination):
 def create_user(body):
     """Create a user (admins only); a taken name is 409."""
     user = accounts.create_user(
-        body["username"], body["password"], body["is_admin"], origin=request_origin(current_user)
+        body["username"],
+        body["password"],
+        body["is_admin"],
+        origin=request_origin(current_user),
+        email=body["email"],
     )
     return user, 201, {"Location": url_for("resources.list_users")}
+
+
+class InvitationSchema(Schema):
+    email = EmailAddress(required=True)
+    is_admin = StrictBoolean(load_default=False, metadata={"example": False})
+
+
+@blp.route("/users/invite", methods=["POST"])
+@requires(USERS_WRITE)
+@raises(409, 429)
+@blp.arguments(InvitationSchema)
+@blp.response(202)
+def invite_user(body):
+    """Mail an invitation to open an account (admins only); an address in use is 409."""
+    invitations.invite(body["email"], body["is_admin"], origin=request_origin(current_user))
 
 
 @blp.route("/users/<id:user_id>", methods=["GET"])

@@ -1,10 +1,13 @@
 """The request loader: turn a request's bearer token into a ``Principal``, or refuse it.
 
 Every check that needs no database comes first (the header's form, the signature, the expiry,
-the kind, each claim's type and range); then one statement loads the user with the login
-session (an access token) or with the personal access token's row (a PAT). The statement asks
-for the row by everything the token names (its id, its user and, for a PAT, its nonce): a row
-that differs in any is no row, the token of a deleted row finds none.
+the kind, each claim's type and range, and with the ``DPoP`` scheme every check of the proof
+but its replay); then one statement loads the user with the login session (an access token) or
+with the personal access token's row (a PAT). The statement asks for the row by everything the
+token names (its id, its user and, for a PAT, its nonce): a row that differs in any is no row,
+the token of a deleted row finds none. The row's DPoP key, read in the same statement, is then
+compared with the request's scheme and proof, and a proof that passes is recorded
+(``security.dpop``): one more statement, none with Redis.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from flask import Flask, Request, Response, current_app, g
 from sqlalchemy import Update, bindparam, select, update
 
 from api.credentials import scopes, signed_tokens
+from api.credentials.dpop_proofs import ProofError
 from api.database import db
 from api.errors import CHALLENGE, problem
 from api.models import (
@@ -29,10 +33,13 @@ from api.models import (
     session_refusal,
     utcnow,
 )
+from api.security import dpop
 from api.security.row_lookup import RowLookup
 
 # RFC 6750 section 2.1: the scheme (any case), one space, a b64token.
 _BEARER = re.compile(r"[Bb][Ee][Aa][Rr][Ee][Rr] ([A-Za-z0-9\-._~+/]+=*)")
+# RFC 9449 section 7.1: the DPoP scheme, the same token grammar.
+_DPOP = re.compile(r"[Dd][Pp][Oo][Pp] ([A-Za-z0-9\-._~+/]+=*)")
 
 EXTENSION = "tessera.bearer"
 _UNCHECKED = object()
@@ -54,9 +61,12 @@ def _principal_query(table, *columns, bound_to=()):
             _USERS.c.is_admin,
             _USERS.c.is_active,
             _USERS.c.created_at,
+            _USERS.c.email,
+            _USERS.c.email_verified,
             table.c.expires_at,
             table.c.revoked_at,
             table.c.last_used_at,
+            table.c.dpop_jkt,
             *columns,
         )
         .select_from(table.join(_USERS, _USERS.c.id == table.c.user_id))
@@ -108,7 +118,12 @@ class Principal:
     token_id: int | None = None
     # When the user last proved themselves in this session (None for a PAT).
     authenticated_at: datetime | None = None
+    # "DPoP" when the credential is bound to a DPoP key (RFC 9449), else "Bearer".
+    token_type: str = "Bearer"  # noqa: S105 (a token type, not a secret)
     is_active: bool = True
+    # The account's address and whether its owner proved it (``GET /me`` shows them).
+    email: str | None = None
+    email_verified: bool = False
     is_authenticated: bool = True
     is_anonymous: bool = False
 
@@ -183,13 +198,31 @@ def bearer_claims(request: Request) -> signed_tokens.Claims | signed_tokens.Pers
 def _verified(request: Request) -> signed_tokens.Claims | signed_tokens.PersonalClaims | None:
     check: BearerCheck = current_app.extensions[EXTENSION]
     try:
-        token = bearer_token(request)
+        token = dpop_token(request)
+        if token is not None:
+            dpop.resource_proof(request, token)
+        else:
+            token = bearer_token(request)
         if token is None:
             return None
         return check.codec.verify(signed_tokens.BEARER_KINDS, token)
     except signed_tokens.TokenError as exc:
         g.token_refusal = exc.reason
         return None
+    except ProofError as exc:
+        return _refuse(exc.reason, dpop.INVALID_DPOP_PROOF)
+
+
+def dpop_token(request: Request) -> str | None:
+    """Return the token of an ``Authorization: DPoP`` header, or None for another scheme;
+    raise TokenError if malformed."""
+    header = request.environ.get("HTTP_AUTHORIZATION")
+    if header is None or header[:5].lower() != "dpop ":
+        return None
+    match = _DPOP.fullmatch(header)
+    if match is None:
+        raise signed_tokens.TokenError("malformed Authorization header")
+    return match.group(1)
 
 
 def load_principal(request: Request) -> Principal | None:
@@ -218,6 +251,9 @@ def _load_session(check: BearerCheck, claims: signed_tokens.Claims) -> Principal
         claims.session_id,
         scopes.in_order(granted),
         authenticated_at=row.authenticated_at,
+        token_type=_token_type(row.dpop_jkt),
+        email=row.email,
+        email_verified=bool(row.email_verified),
     )
 
 
@@ -241,7 +277,14 @@ def _load_personal(check: BearerCheck, claims: signed_tokens.PersonalClaims) -> 
         None,
         scopes.in_order(granted),
         token_id=claims.token_id,
+        token_type=_token_type(row.dpop_jkt),
+        email=row.email,
+        email_verified=bool(row.email_verified),
     )
+
+
+def _token_type(dpop_jkt: str | None) -> str:
+    return "DPoP" if dpop_jkt is not None else "Bearer"
 
 
 def _live_row(check: BearerCheck, rows: TokenRows, row_id: str | int, **named: Any) -> Any:
@@ -254,14 +297,18 @@ def _live_row(check: BearerCheck, rows: TokenRows, row_id: str | int, **named: A
     reason = rows.refusal(row.revoked_at, row.expires_at, row.is_active, now)
     if reason:
         return _refuse(reason)
+    refused = dpop.binding_refusal(row.dpop_jkt)
+    if refused is not None:
+        return _refuse(refused[1], refused[0])
     if _stale(row.last_used_at, now, check):
         with rows.lookup.engine.begin() as connection:
             connection.execute(rows.touch, {"row_id": row_id, "now": now})
     return row
 
 
-def _refuse(reason: str) -> None:
+def _refuse(reason: str, error: str = dpop.INVALID_TOKEN) -> None:
     g.token_refusal = reason
+    g.token_error = error
     return None
 
 
@@ -272,9 +319,11 @@ def _stale(last_used_at: datetime | None, now: datetime, check: BearerCheck) -> 
 
 
 def unauthorized() -> Response:
-    """Answer 401 with the RFC 6750 challenge; name the error only when a token was refused."""
+    """Answer 401 with the RFC 6750 challenge (RFC 9449's, to a DPoP request: ``problem``);
+    name the error only when a token or a proof was refused."""
     reason = g.get("token_refusal")
     if reason is None:
         return problem(401, "authentication required", headers={"WWW-Authenticate": CHALLENGE})
-    challenge = f'{CHALLENGE}, error="invalid_token", error_description="{reason}"'
+    error = g.get("token_error", dpop.INVALID_TOKEN)
+    challenge = f'{CHALLENGE}, error="{error}", error_description="{reason}"'
     return problem(401, reason, headers={"WWW-Authenticate": challenge})

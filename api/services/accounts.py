@@ -14,7 +14,7 @@ from api.database import db
 from api.errors import Conflict, Forbidden, Invalid, NotFound
 from api.models import User
 from api.origin import Origin
-from api.services import mfa
+from api.services import email_addresses, mfa
 from api.services.pages import Page, paginate
 from api.services.personal_access_tokens import revoke_personal_tokens
 from api.services.sessions import revoke_sessions
@@ -54,8 +54,16 @@ def check_new_password(password: str, username: str, field: str = "password") ->
         raise Invalid(f"password refused: {problems[0]}", {field: problems})
 
 
-def create_user(username: str, password: str, is_admin: bool = False, *, origin: Origin) -> User:
-    """Create a user; raise Invalid for a bad name or password, Conflict for a taken name."""
+def create_user(
+    username: str,
+    password: str,
+    is_admin: bool = False,
+    *,
+    origin: Origin,
+    email: str | None = None,
+) -> User:
+    """Create a user; raise Invalid for a bad name, password or address, Conflict for a taken
+    name or address. An address is unverified, and mailed a link that verifies it."""
     normalized = normalize_username(username)
     if normalized is None:
         raise Invalid(usernames.DETAIL, {"username": [usernames.FIELD_MESSAGE]})
@@ -72,6 +80,8 @@ def create_user(username: str, password: str, is_admin: bool = False, *, origin:
     db.session.add(user)
     try:
         db.session.flush()  # for the id the event names
+        if email is not None:
+            email_addresses.set_address(user, email)
         audit(
             "user_created", origin=origin, user_id=user.id, username=normalized, is_admin=is_admin
         )
@@ -157,6 +167,8 @@ def update_user(user: User, changes: dict[str, Any], *, origin: Origin) -> User:
         user.is_admin = changes["is_admin"]
     if "is_active" in changes:
         user.is_active = changes["is_active"]
+    if "email" in changes:
+        email_addresses.set_address(user, changes["email"])
     revoked = tokens_ended = 0
     if changes.get("is_active") is False or "password" in changes:
         revoked = revoke_sessions(user.id)

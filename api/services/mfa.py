@@ -22,7 +22,7 @@ from api.database import db
 from api.errors import Conflict, Invalid, InvalidCredentials, NotFound
 from api.models import MfaChallenge, RecoveryCode, User, utcnow
 from api.origin import Origin
-from api.services import recovery_codes
+from api.services import passkeys, recovery_codes
 from api.services.sessions import revoke_sessions
 
 # Wrong codes that spend a login's challenge: its mfa_token then works no more.
@@ -59,9 +59,14 @@ def _user(user_id: int) -> User:
 
 
 def status(user_id: int) -> dict:
-    """Return whether TOTP is on for the user, and how many recovery codes are left."""
+    """Return whether TOTP is on for the user, how many recovery codes are left, and how many
+    passkeys can log them in."""
     user = _user(user_id)
-    return {"totp": user.mfa_enabled, "recovery_codes_left": codes_left(user_id)}
+    return {
+        "totp": user.mfa_enabled,
+        "recovery_codes_left": codes_left(user_id),
+        "passkeys": passkeys.count_usable(user_id),
+    }
 
 
 def codes_left(user_id: int) -> int:
@@ -98,18 +103,18 @@ def confirm_enrolment(user_id: int, session_id: str, code: str, *, origin: Origi
     pending = user.totp_pending_secret
     if pending is None:
         raise Conflict("no enrolment to confirm: start one with POST /mfa/totp")
-    failed_attempts.check(origin, user.username_key)
+    attempt = failed_attempts.count(origin, failed_attempts.username(user.username_key))
     secret = secret_box.box().decrypt(pending)
     step = one_time_codes.accepted_step(secret, code, utcnow().timestamp(), None)
     if step is None:
         failed_attempts.refuse_wrong_secret(
             origin,
-            user.username_key,
             Invalid("wrong code", {"code": ["Wrong code: not the authenticator's current one."]}),
             "mfa_enabled",
             user_id=user_id,
             session_id=session_id,
         )
+    attempt.give_back()  # before anything is written: it may wait on the store
     codes = one_time_codes.new_recovery_codes()
     _turn_on(user_id, pending, step)
     recovery_codes.replace(user_id, codes)
@@ -206,9 +211,10 @@ def reset(user_id: int, *, origin: Origin) -> int | None:
     return ended
 
 
-def open_challenge(user: User) -> SecondFactorRequired:
+def open_challenge(user: User, *, dpop_jkt: str | None = None) -> SecondFactorRequired:
     """Start the second step of ``user``'s login, in the current transaction (the caller
-    commits); return the refusal that carries its ``mfa_token``.
+    commits); return the refusal that carries its ``mfa_token``. With ``dpop_jkt``, the
+    first step's DPoP key, the second step must prove the same key.
 
     The user's spent and expired challenges go, so their number stays small.
     """
@@ -226,6 +232,7 @@ def open_challenge(user: User) -> SecondFactorRequired:
         created_at=now,
         expires_at=now + timedelta(seconds=max_age),
         failures=0,
+        dpop_jkt=dpop_jkt,
     )
     db.session.add(challenge)
     token = signed_tokens.codec().issue(

@@ -73,9 +73,11 @@ def create_personal_token(
     expires_in: int | None = None,
     *,
     origin: Origin,
+    dpop_jkt: str | None = None,
 ) -> CreatedToken:
     """Make a personal access token for the user; raise Invalid for scopes or a lifetime the
-    user may not have: ``notes:*`` for anyone, ``users:*`` for admins only."""
+    user may not have: ``notes:*`` for anyone, ``users:*`` for admins only. With ``dpop_jkt``
+    (a DPoP key's thumbprint) the token works only with proofs of that key."""
     user = db.session.get(User, user_id)
     if user is None:
         raise NotFound("no such user")
@@ -93,6 +95,7 @@ def create_personal_token(
         created_at=now,
         expires_at=expires_at,
         nonce=signed_tokens.new_nonce(),
+        dpop_jkt=dpop_jkt,
     )
     db.session.add(record)
     db.session.flush()  # the row's id goes into the token
@@ -108,6 +111,7 @@ def create_personal_token(
         name=clip(name),
         scopes=record.scope_list,
         expires_at=expires_at.isoformat(),
+        **({"dpop_bound": True} if dpop_jkt is not None else {}),
     )
     db.session.commit()
     return CreatedToken(record, token)

@@ -1,27 +1,31 @@
 """Proofs after the password: a login's second step (``POST /login/mfa``) and a session's
 renewed proof (``POST /reauthenticate``, RFC 9470's step-up).
 
-Every code checked here, like every password, is counted: a wrong one is a failed attempt for
-the client's address and the user's name, and while either counter is over its limit even the
-right code gets 429. Each is counted on the account too, before it is checked
-(``second_factor_failures``): wrong codes in a row, across every ``mfa_token``, make the next
-TOTP code wait longer, and after 100 only a recovery code passes.
+Every code checked here, like every password, is counted before it is checked, and a right
+one is given back: at ``/login/mfa`` for the client's address and the user's name, at
+``/reauthenticate`` for the address and the session (so strangers who keep the name locked do
+not lock out the owner's session); while either counter is over its limit even the right code
+gets 429. Each code is counted on the account too (``second_factor_failures``): wrong codes in
+a row, across every ``mfa_token``, make the next TOTP code wait longer, and after 100 only a
+recovery code passes. And on its challenge: an ``mfa_token`` checks at most
+``MAX_CHALLENGE_FAILURES`` codes, however many come at once.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import partial
 
-from sqlalchemy import case, select, update
+from sqlalchemy import select, update
 
 from api.audit_writer import audit
 from api.credentials import failed_attempts, passwords, second_factor_failures, signed_tokens
 from api.database import db
-from api.errors import Forbidden, Invalid, InvalidCredentials
+from api.errors import Forbidden, Invalid, InvalidCredentials, TooManyAttempts
 from api.models import LoginSession, MfaChallenge, User, utcnow
 from api.origin import Origin
 from api.refusal_tally import count_refusal
-from api.services import mfa
+from api.services import dpop_binding, mfa
 from api.services.sessions import TokenPair, open_session, token_pair
 
 WRONG_CODE = "wrong code"
@@ -33,7 +37,12 @@ class InvalidMfaToken(InvalidCredentials):
 
 
 def complete_login(
-    mfa_token: str, code: str | None, recovery_code: str | None, *, origin: Origin
+    mfa_token: str,
+    code: str | None,
+    recovery_code: str | None,
+    *,
+    origin: Origin,
+    dpop_jkt: str | None = None,
 ) -> TokenPair:
     """Finish a login with the second factor: a TOTP code or a recovery code.
 
@@ -41,6 +50,13 @@ def complete_login(
     wrong codes or by its expiry. One HMAC for the token, at most three for the code, and no
     password hash: the password was checked at ``POST /login``. A token that fails its form,
     signature or expiry proves nothing: counted, not an audit row each.
+
+    The code is counted before it is checked, on the per-minute counters (a write committed
+    at once, so it comes before the others), on the account and on the challenge (in the
+    transaction that checks it: a wrong code commits them, a right one spends the challenge).
+
+    A challenge bound to the first step's DPoP key needs a proof of that key (``dpop_jkt``),
+    refused before any code is counted; the session is bound to ``dpop_jkt``.
     """
     try:
         claims = signed_tokens.codec().verify(signed_tokens.MFA, mfa_token)
@@ -65,8 +81,8 @@ def complete_login(
         )
         raise InvalidMfaToken(reason)
     challenge, user = row
-    user_id, key, failures = user.id, user.username_key, challenge.failures
-    failed_attempts.check(origin, key)
+    dpop_binding.require_same_key(challenge.dpop_jkt, dpop_jkt)
+    challenge_id, user_id, key = challenge.id, user.id, user.username_key
     recovery = recovery_code is not None
     counting = {
         "origin": origin,
@@ -74,19 +90,24 @@ def complete_login(
         "locked": InvalidCredentials(second_factor_failures.LOCKED),
     }
     second_factor_failures.refuse_early(user, recovery, now, **counting)
-    counted = second_factor_failures.count_attempt(user, recovery, now, **counting)
+    attempt = failed_attempts.count(origin, failed_attempts.username(key))
+    try:
+        counted = second_factor_failures.count_attempt(user, recovery, now, **counting)
+        tries = _count_challenge_attempt(challenge_id, now)
+    except (InvalidCredentials, TooManyAttempts):
+        attempt.give_back()  # no code was checked
+        raise
     factor = mfa.check_second_factor(user, code, recovery_code, now)
     if factor is None:
-        spent = failures + 1 >= mfa.MAX_CHALLENGE_FAILURES
+        spent = tries >= mfa.MAX_CHALLENGE_FAILURES
         failed_attempts.refuse_wrong_secret(
             origin,
-            key,
             InvalidCredentials(
                 f"{WRONG_CODE}; too many wrong codes: log in again" if spent else WRONG_CODE
             ),
             "mfa_challenge",
             user_id=user_id,
-            change=lambda: _count_wrong_code(claims.challenge_id, counted, user_id, origin),
+            change=lambda: _record_wrong_code(challenge_id, spent, counted, user_id, origin),
             counted=True,
             reason=WRONG_CODE,
             spent=spent,
@@ -94,7 +115,7 @@ def complete_login(
     spent = db.session.execute(
         update(MfaChallenge)
         .where(
-            MfaChallenge.id == challenge.id,
+            MfaChallenge.id == challenge_id,
             MfaChallenge.spent_at.is_(None),
             MfaChallenge.expires_at >= now,
         )
@@ -103,11 +124,15 @@ def complete_login(
     ).rowcount
     if spent != 1:  # another request with the same mfa_token won meanwhile
         db.session.rollback()
+        attempt.give_back()
         raise InvalidMfaToken("mfa_token already used")
     audit("mfa_challenge", origin=origin, user_id=user.id, factor=factor)
     _audit_recovery_code(user.id, factor, origin)
     second_factor_failures.forgive(user)  # written with the login's last_login_at
-    return open_session(user, origin=origin)
+    # Committed: nothing waits for a commit now.
+    pair = open_session(user, origin=origin, proof=f"password+{factor}", dpop_jkt=dpop_jkt)
+    attempt.give_back()
+    return pair
 
 
 def _challenge_refusal(row, now) -> str | None:
@@ -125,22 +150,43 @@ def _challenge_refusal(row, now) -> str | None:
     return None
 
 
-def _count_wrong_code(challenge_id: str, failures: int, user_id: int, origin: Origin) -> None:
-    """Count a wrong code on the challenge, the last allowed one spending it; and record the
-    account's lockout if this code reached it."""
-    challenge_failures = MfaChallenge.failures + 1
-    db.session.execute(
+def _count_challenge_attempt(challenge_id: str, now: datetime) -> int:
+    """Count the code about to be checked on its challenge; return the count, this one in.
+
+    One conditional UPDATE, held until the commit: of concurrent codes on one ``mfa_token``
+    at most ``MAX_CHALLENGE_FAILURES`` are ever checked. Past them, or once a concurrent
+    attempt spent the challenge, the code is refused unchecked.
+    """
+    tries = db.session.execute(
         update(MfaChallenge)
-        .where(MfaChallenge.id == challenge_id, MfaChallenge.spent_at.is_(None))
-        .values(
-            failures=challenge_failures,
-            spent_at=case(
-                (challenge_failures >= mfa.MAX_CHALLENGE_FAILURES, utcnow()),
-                else_=MfaChallenge.spent_at,
-            ),
+        .where(
+            MfaChallenge.id == challenge_id,
+            MfaChallenge.spent_at.is_(None),
+            MfaChallenge.expires_at >= now,
+            MfaChallenge.failures < mfa.MAX_CHALLENGE_FAILURES,
         )
+        .values(failures=MfaChallenge.failures + 1)
+        .returning(MfaChallenge.failures)
         .execution_options(synchronize_session=False)
-    )
+    ).scalar_one_or_none()
+    if tries is None:
+        db.session.rollback()  # the account's count goes with it: no code was checked
+        raise InvalidMfaToken("mfa_token already used")
+    return tries
+
+
+def _record_wrong_code(
+    challenge_id: str, spent: bool, failures: int, user_id: int, origin: Origin
+) -> None:
+    """Spend the challenge if this wrong code was its last allowed one; and record the
+    account's lockout if this code reached it."""
+    if spent:
+        db.session.execute(
+            update(MfaChallenge)
+            .where(MfaChallenge.id == challenge_id)
+            .values(spent_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
     second_factor_failures.record_wrong(failures, origin=origin, user_id=user_id)
 
 
@@ -178,8 +224,6 @@ def reauthenticate(
     if not user.mfa_enabled and (code is not None or recovery_code is not None):
         field = "code" if code is not None else "recovery_code"
         raise Invalid("TOTP is off", {field: ["TOTP is off for this user: send the password."]})
-    key = user.username_key
-    failed_attempts.check(origin, key)
     recovery = recovery_code is not None
     counting = {
         "origin": origin,
@@ -189,11 +233,16 @@ def reauthenticate(
     if user.mfa_enabled:
         # Before the password is checked, so that neither refusal says anything about it.
         second_factor_failures.refuse_early(user, recovery, utcnow(), **counting)
+    attempt = failed_attempts.count(origin, failed_attempts.session(session_id))
     proved = passwords.hashing().verify(user.password_hash, password)
     now = utcnow()
     factor = counted = None
     if proved and user.mfa_enabled:
-        counted = second_factor_failures.count_attempt(user, recovery, now, **counting)
+        try:
+            counted = second_factor_failures.count_attempt(user, recovery, now, **counting)
+        except (Forbidden, TooManyAttempts, InvalidCredentials):
+            attempt.give_back()  # the password was right, and no code was checked
+            raise
         factor = mfa.check_second_factor(user, code, recovery_code, now)
         proved = factor is not None
     if not proved:
@@ -206,7 +255,6 @@ def reauthenticate(
         )
         failed_attempts.refuse_wrong_secret(
             origin,
-            key,
             Forbidden(WRONG_PROOF),
             "reauthenticated",
             user_id=user_id,
@@ -233,9 +281,11 @@ def reauthenticate(
     ).rowcount
     if renewed != 1:
         db.session.rollback()
+        attempt.give_back()
         raise InvalidCredentials("session revoked")
     audit("reauthenticated", origin=origin, user_id=user_id, session_id=session_id, factor=factor)
     if factor is not None:
         _audit_recovery_code(user_id, factor, origin)
     db.session.commit()
+    attempt.give_back()  # committed first: nothing waits for a commit while it runs
     return token_pair(db.session.get(LoginSession, session_id, populate_existing=True))

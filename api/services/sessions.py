@@ -27,6 +27,7 @@ from api.origin import Origin
 from api.services.pages import Page, paginate
 
 WRONG_CREDENTIALS = "invalid username or password"
+PASSWORD_PROOF = "password"  # noqa: S105 (how a login was proved, not a secret)
 # What ``secrets.token_urlsafe`` makes, up to the column's 43 characters.
 SESSION_ID = re.compile(r"[A-Za-z0-9_-]{1,43}")
 
@@ -42,8 +43,20 @@ class TokenPair:
     token_type: str = "Bearer"  # noqa: S105 (the RFC 6750 token type, not a secret)
 
 
-def open_session(user: User, *, origin: Origin, enrolment_only: bool = False) -> TokenPair:
-    """Open a login session for ``user``, who has just proved themselves, and commit."""
+def open_session(
+    user: User,
+    *,
+    origin: Origin,
+    enrolment_only: bool = False,
+    proof: str = PASSWORD_PROOF,
+    dpop_jkt: str | None = None,
+) -> TokenPair:
+    """Open a login session for ``user``, who has just proved themselves, and commit.
+
+    ``proof`` says how (``password``, ``password+totp``, ``password+recovery_code``,
+    ``passkey``): the session keeps it, and the login's event says it unless it is the password
+    alone. With ``dpop_jkt`` (a DPoP key's thumbprint) its tokens are bound to that key.
+    """
     now = utcnow()
     login_session = LoginSession(
         id=secrets.token_urlsafe(16),
@@ -55,13 +68,19 @@ def open_session(user: User, *, origin: Origin, enrolment_only: bool = False) ->
         expires_at=now + timedelta(seconds=current_app.config["SESSION_MAX_AGE"]),
         user_agent=origin.user_agent or "",
         refresh_generation=0,
+        proof=proof,
+        dpop_jkt=dpop_jkt,
     )
     user.last_login_at = now
     db.session.add(login_session)
     # Made before the commit, which expires every loaded object: reading them afterwards
     # would cost two more SELECTs for values already at hand.
     pair = token_pair(login_session)
-    fields = {"enrolment_only": True} if enrolment_only else {}
+    fields: dict[str, object] = {"enrolment_only": True} if enrolment_only else {}
+    if proof != PASSWORD_PROOF:
+        fields["proof"] = proof
+    if dpop_jkt is not None:
+        fields["dpop_bound"] = True
     audit("login", origin=origin, user_id=pair.user_id, session_id=pair.session_id, **fields)
     with unless_user_deleted(WRONG_CREDENTIALS):
         db.session.flush()
@@ -93,6 +112,7 @@ def token_pair(login_session: LoginSession) -> TokenPair:
         refresh_expires_in=min(codec.max_age[signed_tokens.REFRESH], session_left),
         session_id=login_session.id,
         user_id=login_session.user_id,
+        token_type="Bearer" if login_session.dpop_jkt is None else "DPoP",
     )
 
 
@@ -120,6 +140,7 @@ def live_sessions(
             "last_used_at": login_session.last_used_at,
             "user_agent": login_session.user_agent,
             "current": login_session.id == current_session_id,
+            "dpop_bound": login_session.dpop_jkt is not None,
         }
         for login_session in found.items
     ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, or_, select, update
 
 from api.audit_writer import audit
 from api.credentials import signed_tokens
@@ -14,6 +14,7 @@ from api.errors import InvalidCredentials
 from api.models import LoginSession, User, session_refusal, utcnow
 from api.origin import Origin
 from api.refusal_tally import count_refusal
+from api.services import dpop_binding
 from api.services.sessions import TokenPair, revoke_session, token_pair
 
 
@@ -21,7 +22,7 @@ class InvalidRefreshToken(InvalidCredentials):
     """A refresh token was refused; ``detail`` says why."""
 
 
-def refresh(refresh_token: str, *, origin: Origin) -> TokenPair:
+def refresh(refresh_token: str, *, origin: Origin, dpop_jkt: str | None = None) -> TokenPair:
     """Spend ``refresh_token`` for a new pair of the same session.
 
     The swap is one compare-and-swap on the session's refresh generation, so of many
@@ -29,6 +30,10 @@ def refresh(refresh_token: str, *, origin: Origin) -> TokenPair:
     signal (RFC 9700, 4.14.2): the whole session is revoked; unless it was spent by the
     latest refresh, at most ``REFRESH_REUSE_LEEWAY`` seconds ago, which is a client race
     (two tabs, a retry after a lost answer): that gets a pair of the current generation.
+
+    A session bound to a DPoP key swaps only with a proof of that key (``dpop_jkt``); without
+    one, or with another key's, nothing is spent and the answer is 400 ``invalid_dpop_proof``.
+    An unbound session stays unbound whatever proof comes along.
     """
     try:
         claims = signed_tokens.codec().verify(signed_tokens.REFRESH, refresh_token)
@@ -46,12 +51,13 @@ def refresh(refresh_token: str, *, origin: Origin) -> TokenPair:
             LoginSession.refresh_generation == claims.generation,
             LoginSession.revoked_at.is_(None),
             LoginSession.expires_at > now,
+            _bound_to(dpop_jkt),
         )
         .values(refresh_generation=claims.generation + 1, last_used_at=now, refreshed_at=now)
     ).rowcount
     if swapped != 1:
         db.session.rollback()
-        return _race_or_refuse(claims, origin)
+        return _race_or_refuse(claims, origin, dpop_jkt)
     # Read and signed before the commit, while this transaction holds the row: once it is
     # committed, a delete of the user (or the session) may take the row at any moment.
     login_session = db.session.get(LoginSession, claims.session_id, populate_existing=True)
@@ -59,6 +65,12 @@ def refresh(refresh_token: str, *, origin: Origin) -> TokenPair:
     audit("refresh", origin=origin, user_id=claims.user_id, session_id=claims.session_id)
     db.session.commit()
     return pair
+
+
+def _bound_to(dpop_jkt: str | None) -> ColumnElement[bool]:
+    """The sessions a refresh with a proof of ``dpop_jkt`` (None: no proof) may swap."""
+    unbound = LoginSession.dpop_jkt.is_(None)
+    return unbound if dpop_jkt is None else or_(unbound, LoginSession.dpop_jkt == dpop_jkt)
 
 
 def _within_leeway(login_session: LoginSession, generation: int) -> bool:
@@ -73,7 +85,9 @@ def _within_leeway(login_session: LoginSession, generation: int) -> bool:
     )
 
 
-def _race_or_refuse(claims: signed_tokens.Claims, origin: Origin) -> TokenPair:
+def _race_or_refuse(
+    claims: signed_tokens.Claims, origin: Origin, dpop_jkt: str | None
+) -> TokenPair:
     """Answer a refresh whose swap failed: a race inside the leeway, a reuse, or a refusal."""
     row = db.session.execute(
         select(LoginSession, User.is_active)
@@ -88,6 +102,8 @@ def _race_or_refuse(claims: signed_tokens.Claims, origin: Origin) -> TokenPair:
             login_session.revoked_at, login_session.expires_at, is_active, utcnow()
         )
     ids = {"origin": origin, "user_id": claims.user_id, "session_id": claims.session_id}
+    if reason is None:  # a live session: its key first, so that a refused proof spends nothing
+        dpop_binding.require_same_key(login_session.dpop_jkt, dpop_jkt)
     if reason is None and _within_leeway(login_session, claims.generation):
         # No swap and no new generation: the session goes on as one, both tabs in it. The
         # pair is made before the commit expires the row, which a delete may take meanwhile.

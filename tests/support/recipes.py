@@ -36,15 +36,21 @@ class Block:
 
 
 def shell_blocks(markdown: str, section: str) -> list[Block]:
-    """Return the ``bash``/``sh`` blocks of the section headed ``section`` (at any level), each
-    named by the nearest heading above it; the section ends at a heading of its level or above."""
+    """Return the ``bash``/``sh`` blocks of the section headed ``section``."""
+    return code_blocks(markdown, section, ("sh", "bash"))
+
+
+def code_blocks(markdown: str, section: str, languages: tuple[str, ...]) -> list[Block]:
+    """Return the blocks fenced as one of ``languages`` in the section headed ``section`` (at
+    any level), each named by the nearest heading above it; the section ends at a heading of
+    its level or above."""
     blocks: list[Block] = []
     heading, level = None, 0
     fence, script = None, []
     for line in markdown.splitlines():
         if fence is not None:  # inside a fence a "#" is a comment, not a heading
             if line.startswith("```"):
-                if fence in ("sh", "bash") and heading is not None:
+                if fence in languages and heading is not None:
                     blocks.append(Block(heading, "\n".join(script) + "\n"))
                 fence, script = None, []
             else:

@@ -32,7 +32,7 @@ from .hashing import CHEAP_HASHING, CHEAP_HASHING_ENV
 from .loopback import Unanswered, call
 
 GUNICORN = str(Path(sys.executable).parent / "gunicorn")
-START_TIMEOUT = 20.0
+START_TIMEOUT = 45.0  # returns as soon as ready; a loaded machine may take long
 STOP_TIMEOUT = 10.0
 
 
