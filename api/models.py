@@ -489,3 +489,24 @@ class SeenDpopProof(db.Model):
 
     def __repr__(self) -> str:
         return f"<SeenDpopProof {self.key[:8]}>"
+
+
+class LoginNetwork(db.Model):
+    """A network (an IPv4 /24, an IPv6 /48) a user logged in from, and when
+    (``services.login_networks``): a login from one not seen for 90 days earns a notice.
+
+    ``previous_seen`` keeps the ``last_seen`` a login replaced, so the one upsert that records
+    a login also tells, in its RETURNING, whether the network was known before it.
+    """
+
+    __tablename__ = "login_networks"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    network: Mapped[str] = mapped_column(String(43), primary_key=True)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+    previous_seen: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+    def __repr__(self) -> str:
+        return f"<LoginNetwork user={self.user_id} {self.network}>"

@@ -16,9 +16,13 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import Engine, event
 from support.accounts import PASSWORD
+from support.authenticator import Authenticator
 from support.statements import StatementRecorder
 
 from api.credentials import passwords
+from api.database import db
+from api.models import Passkey
+from api.services import accounts, passkey_login, passkeys
 
 from .app import BARE_PATH
 from .peer import ME_PATH as PEER_ME_PATH
@@ -113,6 +117,32 @@ def refresh_case(fixture: Fixture) -> Case:
     return Case("refresh", fixture.app, prepare, 200, after)
 
 
+def passkey_login_case(app: Flask, username: str) -> Case:
+    """``POST /login/passkey`` by the user's passkey (one that keeps a counter, so that each
+    login moves it): new options and a new assertion for each request, made before it."""
+    authenticator = Authenticator(counter=0)
+    with app.app_context():
+        user_id = accounts.get_user(username).id
+        authenticator.user_handle = passkeys.user_handle(user_id)
+        db.session.add(
+            Passkey(
+                user_id=user_id,
+                credential_id=authenticator.id,
+                public_key=authenticator.cose_key(),
+                name="bench",
+            )
+        )
+        db.session.commit()
+
+    def prepare() -> dict:
+        with app.app_context():
+            ceremony = passkey_login.login_options()
+        credential = authenticator.assert_(ceremony.options)
+        return environ("/login/passkey", body={"state": ceremony.state, "credential": credential})()
+
+    return Case("passkey_login", app, prepare, 200, batch=1)
+
+
 def verify_case(app: Flask) -> Case:
     with app.app_context():
         hashing = passwords.hashing()
@@ -155,6 +185,7 @@ def in_process_cases(
         audit_case("audit_user_1k", main),
         audit_case("audit_user_1m", large),
         login_case("login", app, "reader", PASSWORD, 200),
+        passkey_login_case(app, "reader"),
         login_case("login_1m_events", large.app, "reader", PASSWORD, 200),
         login_case("login_unknown_user", app, "nobody", PASSWORD, 401),
         login_case("login_wrong_password", app, "reader", PASSWORD + "!", 401),

@@ -22,7 +22,7 @@ from werkzeug.serving import make_server
 from api import create_app
 from api.database import create_schema, db
 from api.origin import CLI
-from api.services import accounts
+from api.services import accounts, mail_delivery
 
 
 @pytest.fixture(params=BACKENDS)
@@ -54,6 +54,7 @@ def app(config, tmp_path):
     with app.app_context():
         create_schema()
     yield app
+    mail_delivery.stop(app)  # no sender outlives its test, retrying a mail server gone with it
     with app.app_context():
         db.session.remove()
         db.engine.dispose()

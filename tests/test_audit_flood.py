@@ -1,4 +1,4 @@
-"""The audit trail cannot be flooded (issue 22, item 6).
+"""The audit trail cannot be flooded.
 
 A refusal that proves nothing (a token that fails its form, signature or expiry; a 429) costs
 its sender nothing, so it is counted in ``/metrics`` and logged once a minute per kind with how

@@ -281,9 +281,15 @@ def test_a_login_and_its_event_are_one_transaction(clock, app, client, alice):
     for i in counters:
         assert statements[i + 1] == "COMMIT"
     login = [s for i, s in enumerate(statements) if i not in counters and i - 1 not in counters]
-    # The user; then, in one transaction, the session, last_login_at and the event.
+    # The user; then, in one transaction, the network's upsert, the session, last_login_at and
+    # the event.
     assert login[0].startswith("SELECT")
-    assert sorted(login[1:-1]) == ["INSERT audit_events", "INSERT login_sessions", "UPDATE users"]
+    assert sorted(login[1:-1]) == [
+        "INSERT audit_events",
+        "INSERT login_networks",
+        "INSERT login_sessions",
+        "UPDATE users",
+    ]
     assert login[-1] == "COMMIT" and login.count("COMMIT") == 1
 
 
@@ -504,8 +510,9 @@ def test_login_costs_the_same_statements_whatever_the_trail_holds(
         response = client.post("/login", json={"username": "alice", "password": PASSWORD})
         assert response.status_code == 200
         counts.append(len(queries))
-    # Four for the login itself, and without Redis four for the counters (counted, given back).
-    assert counts == ([4, 4] if app.config["REDIS_URL"] else [8, 8])
+    # Five for the login itself (its network's upsert among them), and without Redis four for
+    # the counters (counted, given back).
+    assert counts == ([5, 5] if app.config["REDIS_URL"] else [9, 9])
 
 
 def test_the_trail_is_read_through_its_indexes(clock, app, client, alice, admin, backend, seed):

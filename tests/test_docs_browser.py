@@ -75,10 +75,11 @@ def page(browser, live_server):
 
 def _authorize(page, token: str) -> None:
     page.get_by_role("button", name="Authorize").first.click()
-    modal = page.locator(".modal-ux")
-    modal.locator("#auth-bearer-value").fill(token)
-    modal.get_by_role("button", name="Apply credentials").click()
-    modal.get_by_role("button", name="Close").click()
+    # The bearer scheme's form; the DPoP scheme's stands beside it.
+    bearer = page.locator(".modal-ux .auth-container", has=page.locator("#auth-bearer-value"))
+    bearer.locator("#auth-bearer-value").fill(token)
+    bearer.get_by_role("button", name="Apply credentials").click()
+    page.locator(".modal-ux").get_by_role("button", name="Close").first.click()
 
 
 def _try_it_out(page, operation_id: str):

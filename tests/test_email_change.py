@@ -75,7 +75,8 @@ def test_the_securing_link_of_a_notice_ends_every_session_and_pat(
     verified_address("alice", "alice@example.test")
     alice = login("alice")
     pat = make_token(alice, ["notes:read"])
-    client.post(
+    assert [mailbox.wait_for().message["Subject"] for _ in range(2)] == ["Security notice"] * 2
+    client.post(  # after the notices of the new network and the PAT
         "/password",
         json={"current_password": PASSWORD, "new_password": "plum-ladder-orbit-nineteen"},
         headers=alice.headers,

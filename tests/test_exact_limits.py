@@ -1,4 +1,4 @@
-"""Counters exact everywhere, through real servers (issue 23; SECURITY.md OPS-02).
+"""Counters exact everywhere, through real servers (SECURITY.md OPS-02).
 
 Without Redis the failed-attempt counters are rows of the database every process shares: on
 SQLite, ``gunicorn -w 4`` refuses at exactly the limit and still after a restart; on

@@ -7,6 +7,7 @@ import pytest
 import sqlalchemy as sa
 from support.accounts import PASSWORD
 from support.authenticator import Authenticator
+from support.dpop import DpopKey, dpop_headers
 from test_passkeys import events, register
 
 from api.database import db
@@ -59,7 +60,9 @@ def test_a_passkey_logs_its_owner_in_with_the_login_answer(app, client, alice, a
     assert me["username"] == "alice"
     [login_event] = [e for e in events(app, "login") if e.fields.get("proof") == "passkey"]
     assert login_event.user_id == alice.user_id
-    assert [e.outcome for e in events(app, "passkey_used")] == ["success"]
+    [record] = client.get("/passkeys", headers=alice.headers).get_json()["items"]
+    assert login_event.fields["passkey_id"] == record["id"]
+    assert events(app, "passkey_used") == []  # the login event names the passkey
     with app.app_context():
         proofs = db.session.scalars(sa.select(LoginSession.proof).order_by(LoginSession.created_at))
         assert "passkey" in list(proofs)
@@ -254,3 +257,81 @@ def test_a_refused_reauthentication_is_403(client, alice, bob, alices_passkey):
 )
 def test_reauthenticate_takes_a_password_or_a_passkey_not_both(client, alice, body):
     assert client.post("/reauthenticate", json=body, headers=alice.headers).status_code == 422
+
+
+def sent_login(client, authenticator: Authenticator, **environ) -> dict:
+    """A login's body: the state of new options and the authenticator's assertion."""
+    body = client.post("/login/passkey/options", environ_base=environ).get_json()
+    return {"state": body["state"], "credential": authenticator.assert_(body["options"])}
+
+
+@pytest.mark.parametrize("counter", [5, None], ids=["counter", "no-counter"])
+def test_a_passkey_login_costs_its_writes_alone(clock, client, alice, queries, counter):
+    """The passkey's compare-and-swap (its lookup, owner, handle, counter and the address's
+    limit in one UPDATE), then the login's own writes (network, event, last_login_at, the
+    session that spends the state), in one transaction: no attempt counter, no state row."""
+    authenticator = Authenticator(counter=counter)
+    assert register(client, alice, authenticator).status_code == 201
+    assert passkey_login(client, authenticator).status_code == 200
+    clock.shift(1)
+    sent = sent_login(client, authenticator)
+    queries.clear()
+    assert client.post("/login/passkey", json=sent).status_code == 200
+    words = [" ".join(statement.split()[:3]) for statement in queries]
+    assert words == [
+        "UPDATE passkeys SET",
+        "INSERT INTO login_networks",
+        "INSERT INTO audit_events",
+        "UPDATE users SET",
+        "INSERT INTO login_sessions",
+    ]
+
+
+def test_a_replay_within_one_counter_is_refused_and_disables_nothing(app, client, alice):
+    """A replayed login of an authenticator that keeps a counter fails its compare-and-swap:
+    the spent state is why, not a clone."""
+    counting = Authenticator(counter=3)
+    assert register(client, alice, counting).status_code == 201
+    sent = sent_login(client, counting)
+    assert client.post("/login/passkey", json=sent).status_code == 200
+    assert client.post("/login/passkey", json=sent).get_json() == REFUSED
+    assert events(app, "passkey_clone_suspected") == []
+    failure = [e for e in events(app, "login") if e.outcome == "failure"]
+    assert [e.fields["reason"] for e in failure] == ["state refused: already used"]
+    assert passkey_login(client, counting).status_code == 200
+
+
+def test_a_login_over_the_address_limit_is_429_even_with_the_right_passkey(client, alices_passkey):
+    place = {"REMOTE_ADDR": "10.0.0.8"}
+    for _ in range(3):
+        wrong = client.post(
+            "/login", json={"username": "nobody", "password": "wrong"}, environ_base=place
+        )
+        assert wrong.status_code == 401
+    sent = sent_login(client, alices_passkey, **place)
+    refused = client.post("/login/passkey", json=sent, environ_base=place)
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
+    # Refused unchecked: the state is not spent, and from another address it logs in.
+    assert client.post("/login/passkey", json=sent).status_code == 200
+
+
+def test_a_dpop_proof_binds_the_passkey_session_to_its_key(client, alices_passkey):
+    key = DpopKey("ES256")
+    sent = sent_login(client, alices_passkey)
+    proof = {"DPoP": key.proof("POST", "/login/passkey")}
+    answer = client.post("/login/passkey", json=sent, headers=proof)
+    assert answer.status_code == 200, answer.get_json()
+    pair = answer.get_json()
+    assert pair["token_type"] == "DPoP"
+    token = pair["access_token"]
+    me = client.get("/me", headers=dpop_headers(token, key.proof("GET", "/me", token)))
+    assert me.status_code == 200 and me.get_json()["token_type"] == "DPoP"
+    assert client.get("/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+
+
+def test_a_refused_dpop_proof_spends_no_passkey_state(client, alices_passkey):
+    sent = sent_login(client, alices_passkey)
+    bad = {"DPoP": DpopKey("ES256").proof("POST", "/login")}  # made for another URL
+    answer = client.post("/login/passkey", json=sent, headers=bad)
+    assert answer.status_code == 400 and answer.get_json()["error"] == "invalid_dpop_proof"
+    assert client.post("/login/passkey", json=sent).status_code == 200

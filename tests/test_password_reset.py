@@ -73,7 +73,8 @@ def test_a_reset_sets_the_password_and_ends_every_session_and_pat(
 ):
     session = login("alice")
     pat = make_token(session, ["notes:read"])
-    _forgot(client, "alice@example.test")
+    assert [mailbox.wait_for().message["Subject"] for _ in range(2)] == ["Security notice"] * 2
+    _forgot(client, "alice@example.test")  # after the notices of the new network and the PAT
     token = mailbox.wait_for().token
     assert _reset(client, token).status_code == 204
     assert client.get("/me", headers=session.headers).status_code == 401

@@ -55,6 +55,7 @@ def _walkthrough(stdout: str, answers: list[Answer]) -> None:
         "id",
         "username",
         "is_admin",
+        "email",
         "is_active",
         "mfa_enabled",
         "created_at",

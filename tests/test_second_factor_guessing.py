@@ -1,4 +1,4 @@
-"""Second-factor guessing is bounded per account, not per minute (issue 22, item 4).
+"""Second-factor guessing is bounded per account, not per minute.
 
 Wrong codes count on the user's row across every ``mfa_token``, address and endpoint: after
 5 in a row each further TOTP code waits a delay that doubles from a second up to an hour

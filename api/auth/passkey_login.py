@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
+from flask import request
 from flask_login import current_user
 from marshmallow import Schema, fields
 
@@ -24,7 +25,7 @@ from api.http.webauthn import (
     CeremonySchema,
     state_field,
 )
-from api.security import requires
+from api.security import dpop, requires
 from api.services import authentication, passkey_login
 
 
@@ -54,9 +55,13 @@ def login_with_passkey(body):
     """Log in with a passkey: no password and no TOTP code (a passkey is multi-factor).
 
     Every kind of refusal (state, origin, RP id, challenge, signature, user verification,
-    counter, an unknown or removed passkey) is the same 401 and a failed attempt.
+    counter, an unknown or removed passkey) is the same 401 and a failed attempt. With a
+    `DPoP` proof the session is bound to its key; a refused proof (400) spends no state.
     """
-    pair = passkey_login.login(body["state"], body["credential"], origin=request_origin())
+    key = dpop.token_endpoint_key(request, new_credential=True)
+    pair = passkey_login.login(
+        body["state"], body["credential"], origin=request_origin(), dpop_jkt=key
+    )
     return {**asdict(pair), "device_token": authentication.device_token(pair.user_id)}
 
 

@@ -12,14 +12,14 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar, cast
 
 import click
-from flask import has_app_context
+from flask import current_app, has_app_context
 from marshmallow import Schema
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
 from api import database
 from api.database import db
 from api.errors import Invalid, ServiceError
-from api.services import accounts
+from api.services import accounts, mail_delivery
 
 Command = TypeVar("Command", bound=Callable[..., Any])
 
@@ -80,13 +80,22 @@ def explain_failures(command: click.Command) -> None:
         @functools.wraps(callback)
         def run(*args, **kwargs):
             with failures_explained():
-                return callback(*args, **kwargs)
+                result = callback(*args, **kwargs)
+                deliver_what_was_made()
+                return result
 
         run.failures_explained = True  # type: ignore[attr-defined]
         command.callback = run
     if isinstance(command, click.Group):
         for subcommand in command.commands.values():
             explain_failures(subcommand)
+
+
+def deliver_what_was_made() -> None:
+    """Deliver the mail the command made, if ``MAIL_URL`` is set; a refused one waits."""
+    report = mail_delivery.deliver_owed(current_app)
+    if report is not None and report.failed:
+        click.echo("the mail server did not take the mail: it waits in the outbox", err=True)
 
 
 def _describe_database_error(error: SQLAlchemyError) -> str:

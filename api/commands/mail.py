@@ -67,14 +67,6 @@ def worker() -> None:
         click.echo("stopped", err=True)
 
 
-def deliver_what_was_made() -> None:
-    """Deliver the mails a command just wrote, if ``MAIL_URL`` is set; a refused one waits."""
-    if current_app.config["MAIL_URL"]:
-        report = mail_delivery.deliver(origin=CLI)
-        if report.failed:
-            click.echo("the mail server did not take the mail: it waits in the outbox", err=True)
-
-
 def _require_mail_url() -> None:
     if not current_app.config["MAIL_URL"]:
         raise CommandError("MAIL_URL is not set: mails wait in the outbox until it is")

@@ -7,7 +7,6 @@ from flask.cli import AppGroup
 
 from api.commands import common
 from api.commands.common import CommandError, echo_records, fail_cleanly, read_new_password
-from api.commands.mail import deliver_what_was_made
 from api.origin import CLI
 from api.resources.users import UserSchema
 from api.services import accounts, email_addresses, invitations, mfa, revocation
@@ -28,7 +27,6 @@ def create_user(username: str, admin: bool, password_stdin: bool, email: str | N
     password = read_new_password(password_stdin, username)
     user = accounts.create_user(username, password, is_admin=admin, origin=CLI, email=email)
     click.echo(f"created user {user.username!r} (id {user.id}{', admin' if admin else ''})")
-    deliver_what_was_made()
 
 
 @users.command("invite")
@@ -39,7 +37,6 @@ def invite(email: str, admin: bool) -> None:
     """Mail an invitation to open an account."""
     invitations.invite(email, admin, origin=CLI)
     click.echo(f"invitation mailed to {email}")
-    deliver_what_was_made()
 
 
 @users.command("set-email")
@@ -51,7 +48,6 @@ def set_email(username: str, email: str) -> None:
     user = accounts.get_user(username)
     accounts.update_user(user, {"email": email}, origin=CLI)
     click.echo(f"address of {user.username!r} set to {email}; a verification link was mailed")
-    deliver_what_was_made()
 
 
 @users.command("list")

@@ -7,10 +7,16 @@ age, purpose and user before anything is looked up, and spends it in the transac
 ceremony's outcome with a row keyed by the challenge, inserted only if absent: of two requests
 with one state exactly one wins, on SQLite and PostgreSQL alike. A spent row is kept until the
 state would have expired anyway, then pruned.
+
+A login's state is spent by the session it opens, at no statement of its own: the session's
+id is made from the challenge (``login_session_id``), so a second session of one state fails
+on the primary key, whichever request comes second.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -69,11 +75,21 @@ def spend(challenge: str) -> bool:
     now = utcnow()
     lifetime = timedelta(seconds=int(current_app.config["WEBAUTHN_TIMEOUT"]))
     insert = insert_for(db.session)(_TABLE)
-    spent = db.session.execute(
-        insert.values(challenge=challenge, expires_at=now + lifetime).on_conflict_do_nothing()
-    ).rowcount
+    # RETURNING, not rowcount: psycopg reports no row count for this statement.
+    spent = db.session.scalar(
+        insert.values(challenge=challenge, expires_at=now + lifetime)
+        .on_conflict_do_nothing()
+        .returning(_TABLE.c.challenge)
+    )
     _prune_now_and_then()
-    return spent == 1
+    return spent is not None
+
+
+def login_session_id(challenge: str) -> str:
+    """Return the id of the session a login with this challenge's state opens: as long as a
+    random session id, and telling nothing of the challenge."""
+    digest = hashlib.sha256(f"tessera passkey login {challenge}".encode()).digest()
+    return base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode()
 
 
 def insert_for(session: Any) -> Callable[[sa.Table], Any]:

@@ -27,6 +27,7 @@ from webauthn.helpers import (
     bytes_to_base64url,
     options_to_json_dict,
     parse_authentication_credential_json,
+    parse_authenticator_data,
     parse_registration_credential_json,
 )
 from webauthn.helpers.cose import COSEAlgorithmIdentifier
@@ -218,6 +219,19 @@ def counter_went_up(stored: int, asserted: int) -> bool:
     """Tell whether an assertion's counter is consistent with the one last seen: it went up,
     or the authenticator keeps none (both zero). WebAuthn L3 section 6.1.1."""
     return (stored == 0 and asserted == 0) or asserted > stored
+
+
+def claimed_assertion(credential: dict) -> Assertion | None:
+    """Return what an assertion's authenticator data claim (counter and backup state),
+    UNVERIFIED, or None when they do not parse: so that the write they would make can go
+    with the passkey's lookup, rolled back unless ``verify_assertion`` then passes."""
+    response = credential.get("response")
+    data = response.get("authenticatorData") if isinstance(response, dict) else None
+    try:
+        parsed = parse_authenticator_data(base64url_to_bytes(data))
+    except Exception:  # hostile bytes, as in verify_assertion: no claim at all
+        return None
+    return Assertion(parsed.sign_count, parsed.flags.bs)
 
 
 def user_handle_of(credential: dict) -> str | None:

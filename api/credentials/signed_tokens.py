@@ -14,8 +14,10 @@ A token reads ``<kind>.<key id>.<itsdangerous URL-safe timed token>``:
 - the payload holds opaque ids only: the user, the login session and, for refresh tokens,
   the session's refresh generation; for a personal access token, the user, the token's row,
   the row's random ``nonce`` and its expiry (each PAT has a lifetime of its own, so the expiry
-  is signed in); for an ``mfa`` token, the user and the challenge's row; for a device token,
-  the user and a random id of its own, stored nowhere. It is signed, not encrypted.
+  is signed in); for an ``mfa`` token, the user, the challenge's row and, when the first step
+  came with a valid device token, that device's id (the second step counts on its counter);
+  for a device token, the user and a random id of its own, stored nowhere. It is signed, not
+  encrypted.
 
 Every claim is checked for its type and range here, before anything is looked up: an id is an
 ``int`` (never a bool) from 1 to ``MAX_ID``, a random id is what ``secrets.token_urlsafe``
@@ -113,6 +115,7 @@ class MfaClaims:
 
     user_id: int
     challenge_id: str
+    device_id: str | None = None  # the first step's device token's, if it sent a valid one
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +203,8 @@ class TokenCodec:
             }
         elif isinstance(claims, MfaClaims):
             payload = {"uid": claims.user_id, "cid": claims.challenge_id}
+            if claims.device_id is not None:
+                payload["did"] = claims.device_id
         elif isinstance(claims, DeviceClaims):
             payload = {"uid": claims.user_id, "did": claims.device_id}
         elif isinstance(claims, PasskeyStateClaims):
@@ -294,11 +299,18 @@ def _personal_claims(payload: Any) -> PersonalClaims:
 def _mfa_claims(payload: Any) -> MfaClaims:
     try:
         user_id, challenge_id = payload["uid"], payload["cid"]
+        has_device = "did" in payload
+        device_id = payload["did"] if has_device else None
     except (KeyError, TypeError):
         raise TokenError("malformed token") from None
-    if not (_is_id(user_id) and _is_random_id(challenge_id)):
+    # The device is optional, but never null or of another form when named.
+    if not (
+        _is_id(user_id)
+        and _is_random_id(challenge_id)
+        and (not has_device or _is_random_id(device_id))
+    ):
         raise TokenError("malformed token")
-    return MfaClaims(user_id, challenge_id)
+    return MfaClaims(user_id, challenge_id, device_id)
 
 
 def _device_claims(payload: Any) -> DeviceClaims:

@@ -9,7 +9,7 @@ from api.credentials import failed_attempts, passwords, scopes, signed_tokens
 from api.database import db
 from api.errors import InvalidCredentials
 from api.origin import Origin
-from api.services import mfa
+from api.services import login_networks, mfa
 from api.services.accounts import find_user, username_key
 from api.services.sessions import WRONG_CREDENTIALS, TokenPair, open_session, unless_user_deleted
 
@@ -41,12 +41,14 @@ def authenticate(
     reason ``unknown user``: what was typed (a password, by mistake) is never kept.
 
     The right password of a user with TOTP on opens no session yet: it raises
-    ``SecondFactorRequired`` with the ``mfa_token`` of a new challenge (not a failed attempt).
+    ``SecondFactorRequired`` with the ``mfa_token`` of a new challenge (not a failed attempt),
+    naming the device this attempt counted on, if any, so that the second step counts there.
     A user whom ``MFA_REQUIRED`` names and who has no TOTP gets an enrolment-only session.
     With ``dpop_jkt`` (the thumbprint of the request's DPoP key) the session, or the second
     step, is bound to that key.
     """
-    attempt = failed_attempts.count(origin, _owner_counter(username, device))
+    owner = _owner_counter(username, device)
+    attempt = failed_attempts.count(origin, owner)
     user = find_user(username)
     hashing = passwords.hashing()
     if user is None:
@@ -71,12 +73,15 @@ def authenticate(
     if hashing.needs_rehash(user.password_hash):
         user.password_hash = hashing.hash(password)
     if user.mfa_enabled:
-        second_step = mfa.open_challenge(user, dpop_jkt=dpop_jkt)
+        known_device = owner.key if owner.name == "device" else None
+        second_step = mfa.open_challenge(user, dpop_jkt=dpop_jkt, device_id=known_device)
         audit("login", "mfa_required", origin=origin, user_id=user.id)
         with unless_user_deleted(WRONG_CREDENTIALS):
             db.session.flush()
         raise second_step
     enrolment_only = scopes.mfa_required(current_app.config["MFA_REQUIRED"], user.is_admin)
+    known = login_networks.known_device(device, user.id)
+    login_networks.record_login(user, origin, known_device=known)
     return open_session(user, origin=origin, enrolment_only=enrolment_only, dpop_jkt=dpop_jkt)
 
 

@@ -13,6 +13,7 @@ Unset ``MAIL_URL``: no thread starts, and mails wait until it is set.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from api.database import db
 from api.models import utcnow
-from api.origin import Origin
+from api.origin import CLI, Origin
 from api.services import mail_transport, outbox
 
 log = logging.getLogger("tessera.mail")
@@ -75,7 +76,10 @@ class Deliverer:
         self.app = app
         self._lock = threading.Lock()
         self._wanted = threading.Event()
+        self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        # A command made mail: it delivers it itself before it ends (``deliver_owed``).
+        self.owed_by_command = False
 
     def wake(self) -> None:
         """Have the thread look at the outbox now, starting it if it is not running.
@@ -83,26 +87,55 @@ class Deliverer:
         Only for a commit made while serving a request: a command (which may exit at once,
         killing a thread mid-conversation) delivers what it made itself, with ``deliver``.
         """
-        if not self.app.config["MAIL_URL"] or not has_request_context():
+        if not self.app.config["MAIL_URL"]:
+            return
+        if not has_request_context():
+            self.owed_by_command = True
             return
         with self._lock:
             self._wanted.set()
-            if self._thread is None:
+            if self._thread is None and not self._stopping.is_set():
                 self._thread = threading.Thread(target=self._run, name="tessera-mail", daemon=True)
                 self._thread.start()
+                atexit.register(self.stop)
+
+    @property
+    def running(self) -> bool:
+        """Tell whether the thread is alive."""
+        thread = self._thread
+        return thread is not None and thread.is_alive()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """End the thread once its mail in hand is sent, and start no other: an app going
+        away (at exit, or a test's app) leaves no sender retrying a server gone with it.
+        Mails not sent stay in the outbox for the next sender."""
+        with self._lock:
+            self._stopping.set()
+            self._wanted.set()
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
 
     def _run(self) -> None:
         with self.app.app_context():
-            while True:
+            while not self._ends(done=False):
                 self._wanted.clear()
                 wait = self._deliver_once()
-                with self._lock:
-                    if wait is None and not self._wanted.is_set():
-                        self._thread = None
-                        return
+                if self._ends(done=wait is None):
+                    break
                 if wait is not None:
                     # At least a second: a due mail another sender holds is not ours to spin on.
                     self._wanted.wait(timeout=min(max(wait, 1.0), LONGEST_SLEEP))
+        atexit.unregister(self.stop)
+
+    def _ends(self, done: bool) -> bool:
+        """Tell whether the thread ends now (stopped, or ``done`` and not woken meanwhile); if
+        so it is forgotten at once, under the lock, so the next wake starts another."""
+        with self._lock:
+            if self._stopping.is_set() or (done and not self._wanted.is_set()):
+                self._thread = None
+                return True
+            return False
 
     def _deliver_once(self) -> float | None:
         """Deliver what is due; return the seconds until the next retry, None if none waits."""
@@ -136,3 +169,20 @@ sa.event.listen(db.session, "after_transaction_end", _forget_uncommitted)
 def init_app(app: Flask) -> None:
     """Give the app its background sender (idle until a commit adds a mail)."""
     app.extensions[EXTENSION] = Deliverer(app)
+
+
+def deliver_owed(app: Flask) -> DeliveryReport | None:
+    """Deliver the mail that commands of ``app`` made since the last call, if any; a command
+    delivers its own (a thread of its process could die with it mid-conversation)."""
+    deliverer = app.extensions.get(EXTENSION)
+    if deliverer is None or not deliverer.owed_by_command:
+        return None
+    deliverer.owed_by_command = False
+    return deliver(origin=CLI)
+
+
+def stop(app: Flask) -> None:
+    """Stop ``app``'s background sender, if it runs (``Deliverer.stop``)."""
+    deliverer = app.extensions.get(EXTENSION)
+    if deliverer is not None:
+        deliverer.stop()

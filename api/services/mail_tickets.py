@@ -45,6 +45,16 @@ def issue(kind: str, **columns) -> str:
     return codec.issue(kind, ticket_id)
 
 
+def issue_decoy(kind: str) -> None:
+    """Add a ticket of ``kind`` that is spent already, and sign its token only to drop it:
+    the work ``issue`` does, for a request whose answer must not tell that it mailed no one."""
+    codec = mail_tokens.codec()
+    ticket_id = mail_tokens.new_ticket_id()
+    now = utcnow()
+    db.session.add(MailTicket(id=ticket_id, purpose=kind, expires_at=now, spent_at=now))
+    codec.issue(kind, ticket_id)
+
+
 def open_ticket(kind: str, token: str) -> MailTicket:
     """Return the live ticket a token of ``kind`` stands for; raise BadMailToken if none."""
     try:

@@ -22,7 +22,7 @@ from api.database import db
 from api.errors import Conflict, Invalid, InvalidCredentials, NotFound
 from api.models import MfaChallenge, RecoveryCode, User, utcnow
 from api.origin import Origin
-from api.services import passkeys, recovery_codes
+from api.services import notices, passkeys, recovery_codes
 from api.services.sessions import revoke_sessions
 
 # Wrong codes that spend a login's challenge: its mfa_token then works no more.
@@ -119,6 +119,7 @@ def confirm_enrolment(user_id: int, session_id: str, code: str, *, origin: Origi
     _turn_on(user_id, pending, step)
     recovery_codes.replace(user_id, codes)
     ended = revoke_sessions(user_id, keep_session_id=session_id)
+    notices.notify(user_id, "totp_enabled", origin)
     audit(
         "mfa_enabled",
         origin=origin,
@@ -188,6 +189,7 @@ def disable_totp(user_id: int, session_id: str, *, origin: Origin) -> None:
     if not _user(user_id).mfa_enabled:
         raise Conflict("TOTP is not on")
     _turn_off(user_id)
+    notices.notify(user_id, "totp_disabled", origin)
     audit("mfa_disabled", origin=origin, user_id=user_id, session_id=session_id)
     db.session.commit()
 
@@ -206,15 +208,20 @@ def reset(user_id: int, *, origin: Origin) -> int | None:
         return None
     _turn_off(user_id)
     ended = revoke_sessions(user_id)
+    notices.notify(user_id, "totp_disabled", origin)
     audit("mfa_reset", origin=origin, user_id=user_id, sessions_ended=ended)
     db.session.commit()
     return ended
 
 
-def open_challenge(user: User, *, dpop_jkt: str | None = None) -> SecondFactorRequired:
+def open_challenge(
+    user: User, *, dpop_jkt: str | None = None, device_id: str | None = None
+) -> SecondFactorRequired:
     """Start the second step of ``user``'s login, in the current transaction (the caller
     commits); return the refusal that carries its ``mfa_token``. With ``dpop_jkt``, the
-    first step's DPoP key, the second step must prove the same key.
+    first step's DPoP key, the second step must prove the same key. With ``device_id``, the
+    device whose valid token the first step sent, the ``mfa_token`` names it, and the second
+    step counts on that device's counter as the first did.
 
     The user's spent and expired challenges go, so their number stays small.
     """
@@ -236,7 +243,7 @@ def open_challenge(user: User, *, dpop_jkt: str | None = None) -> SecondFactorRe
     )
     db.session.add(challenge)
     token = signed_tokens.codec().issue(
-        signed_tokens.MFA, signed_tokens.MfaClaims(user.id, challenge.id)
+        signed_tokens.MFA, signed_tokens.MfaClaims(user.id, challenge.id, device_id)
     )
     return SecondFactorRequired(token, max_age)
 

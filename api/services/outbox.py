@@ -33,6 +33,8 @@ CLAIM_SECONDS = 300
 FIRST_RETRY_SECONDS = 30
 LONGEST_RETRY_SECONDS = 3600
 ERROR_LENGTH = 200
+# The kind of ``add_decoy``'s rows: never sent, never listed.
+DECOY = "decoy"
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,22 @@ def add_mail(recipient: str, kind: str, subject: str, text: str) -> None:
     db.session.info[MAIL_ADDED] = True
 
 
+def add_decoy(text: str) -> None:
+    """Add to the current transaction the row ``add_mail`` would, for a mail to no one: its
+    body encrypted and dropped, marked handled, so no sender takes it and no list shows it.
+
+    A request that mails nobody (an unknown address) does the work of one that mails someone,
+    so its answer's timing does not tell them apart.
+    """
+    secret_box.box().encrypt(text)
+    now = utcnow()
+    db.session.add(
+        OutboxMail(
+            recipient="", subject="", kind=DECOY, body=None, next_attempt_at=now, sent_at=now
+        )
+    )
+
+
 def _waiting():
     return OutboxMail.sent_at.is_(None)
 
@@ -83,7 +101,7 @@ def next_attempt_in(now: datetime) -> float | None:
 
 def list_mails(pending_only: bool) -> list[OutboxMail]:
     """Return the outbox's mails, oldest first; with ``pending_only`` only those waiting."""
-    query = select(OutboxMail).order_by(OutboxMail.id)
+    query = select(OutboxMail).where(OutboxMail.kind != DECOY).order_by(OutboxMail.id)
     if pending_only:
         query = query.where(_waiting())
     return list(db.session.scalars(query))

@@ -6,44 +6,64 @@ something one is: user verification is required), so its login asks no TOTP code
 satisfies ``MFA_REQUIRED``. A login's options name no account (discoverable credentials only);
 a reauthentication's name the user's passkeys.
 
-Every assertion is counted before it is checked, as every password is: a login's on the
-client's address and on the credential it names, a reauthentication's on the address and the
-session. A failed one stays counted (and, once the credential is known, counts on its
-owner's username too); a right one is given back: a passkey is no password guess, so a
-username that strangers keep over its limit does not stop its owner's passkey. Every kind of
-failure gets one answer: 401 at login, 403 at ``/reauthenticate``.
+A login costs a few statements and one signature check. Its first statement is the passkey's
+compare-and-swap, made on what the assertion claims before the signature is checked: the
+counter goes up (or the authenticator keeps none), the passkey is usable, its owner active and
+named by the user handle, and the client's address within its limit of failed attempts. The
+signature is then checked (no statement: nothing waits while the write is held), and the
+session it opens spends the state (``passkey_states.login_session_id``); anything refused rolls
+the write back. Only then, on the failure path, is each check made again one by one, for the
+audit trail and the clone rule.
+
+A passkey is no password guess: a success is not counted, so a username that strangers keep
+over its limit does not stop its owner's passkey. A failed login counts on the address and, once
+the credential is known, on its owner's username; a reauthentication is counted before it is
+checked on the address and the session, as a password there is. Every kind of failure gets one
+answer: 401 at login, 403 at ``/reauthenticate``.
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
+from typing import NoReturn
 
+import sqlalchemy as sa
 from sqlalchemy import select, update
+from sqlalchemy.orm import make_transient_to_detached
 
 from api.audit_writer import audit
-from api.credentials import failed_attempts, passkey_states, passkeys
+from api.credentials import address_limit, failed_attempts, passkey_states, passkeys
 from api.database import db
 from api.errors import Forbidden, InvalidCredentials, ServiceError
 from api.models import LoginSession, Passkey, PasskeyUserHandle, User, utcnow
 from api.origin import Origin
+from api.services import login_networks, second_step
 from api.services.passkeys import Ceremony
 from api.services.sessions import TokenPair, open_session, token_pair
 
 WRONG_PASSKEY = "passkey refused"
 PROOF = "passkey"
+SPENT = "state refused: already used"
 CLONE_SUSPECTED = "signature counter did not go up"
 
 
 class PasskeyRefusal(Exception):
     """Why an assertion was refused, for the audit trail (the client gets one answer)."""
 
-    def __init__(self, reason: str, owner: User | None = None, clone_of: int | None = None):
+    def __init__(
+        self,
+        reason: str,
+        owner: User | None = None,
+        clone_of: int | None = None,
+        *,
+        owner_id: int | None = None,
+        key: str | None = None,
+    ):
         super().__init__(reason)
         self.reason = reason
         # Read now: once the transaction is rolled back, the rows would be loaded again.
-        self.owner_id = owner.id if owner is not None else None
-        self.username_key = owner.username_key if owner is not None else None
+        self.owner_id = owner.id if owner is not None else owner_id
+        self.username_key = owner.username_key if owner is not None else key
         self.clone_of = clone_of  # the passkey a cloned authenticator used
 
 
@@ -75,19 +95,130 @@ def reauthentication_options(user_id: int) -> Ceremony:
     return Ceremony(state, passkeys.request_options(passkeys.relying_party(), challenge, allowed))
 
 
-def login(state: str, credential: dict, *, origin: Origin) -> TokenPair:
-    """Log in with a passkey: check the state and the assertion, open a session."""
-    counter = failed_attempts.Counter("passkey", _digest(credential.get("id")))
-    attempt = failed_attempts.count(origin, counter)
-    refusal = InvalidCredentials(WRONG_PASSKEY)
+def login(
+    state: str, credential: dict, *, origin: Origin, dpop_jkt: str | None = None
+) -> TokenPair:
+    """Log in with a passkey: check the state and the assertion, open a session (bound to
+    ``dpop_jkt``, the request's DPoP key, if any)."""
+    pair = _log_in(state, credential, origin, dpop_jkt)
+    if pair is None:
+        _refuse_login(state, credential, origin)
+    return pair
+
+
+def _log_in(state: str, credential: dict, origin: Origin, dpop_jkt: str | None) -> TokenPair | None:
+    """The success path, in as few statements as it takes; None: something was refused."""
+    try:
+        challenge = passkey_states.open_state(state, passkey_states.LOGIN)
+    except passkey_states.StateRefused:
+        return None
+    claimed = passkeys.claimed_assertion(credential)
+    handle = passkeys.user_handle_of(credential)
+    if claimed is None or handle is None:
+        return None
+    used = db.session.execute(_use_passkey(credential.get("id"), handle, claimed, origin)).first()
+    if used is None:
+        return None
+    try:
+        passkeys.verify_assertion(passkeys.relying_party(), credential, challenge, used.public_key)
+    except passkeys.PasskeyRefused:
+        return None
+    user = _known_user(used.user_id, used.email, used.email_verified)
+    login_networks.record_login(user, origin)
+    try:
+        return open_session(
+            user,
+            origin=origin,
+            proof=PROOF,
+            dpop_jkt=dpop_jkt,
+            session_id=passkey_states.login_session_id(challenge),
+            passkey_id=used.id,
+        )
+    except InvalidCredentials:  # the state was spent meanwhile, or the user deleted
+        return None
+
+
+def _use_passkey(
+    credential_id: object, handle: str, claimed: passkeys.Assertion, origin: Origin
+) -> sa.Update:
+    """The compare-and-swap of a login: record the passkey's use with the claimed counter,
+    where every check a statement can make passes; return what the rest needs."""
+    owner = select(PasskeyUserHandle.user_id).where(PasskeyUserHandle.handle == handle)
+    active = select(User.id).where(User.is_active.is_(True))
+    of_owner = select(User.email).where(User.id == Passkey.user_id)
+    verified = select(User.email_verified).where(User.id == Passkey.user_id)
+    return (
+        update(Passkey)
+        .where(
+            Passkey.credential_id == (credential_id if isinstance(credential_id, str) else ""),
+            Passkey.disabled_at.is_(None),
+            Passkey.user_id == owner.scalar_subquery(),
+            Passkey.user_id.in_(active),
+            _counter_goes_up(claimed.sign_count),
+            address_limit.within(origin),
+        )
+        .values(sign_count=claimed.sign_count, backed_up=claimed.backed_up, last_used_at=utcnow())
+        .returning(
+            Passkey.id,
+            Passkey.user_id,
+            Passkey.public_key,
+            of_owner.scalar_subquery().label("email"),
+            verified.scalar_subquery().label("email_verified"),
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _counter_goes_up(asserted: int) -> sa.ColumnElement[bool]:
+    """``passkeys.counter_went_up`` as a condition on the stored counter."""
+    return Passkey.sign_count == 0 if asserted == 0 else Passkey.sign_count < asserted
+
+
+def _known_user(user_id: int, email: str | None, email_verified: bool) -> User:
+    """The user the compare-and-swap named, as what the session's writes need, unloaded:
+    setting ``last_login_at`` costs its UPDATE alone, no SELECT."""
+    user = User(id=user_id, email=email, email_verified=email_verified)
+    make_transient_to_detached(user)
+    db.session.add(user)
+    return user
+
+
+def _refuse_login(state: str, credential: dict, origin: Origin) -> NoReturn:
+    """Find out, check by check, why a login was refused; count it and answer 401 (429
+    while the address is over its limit: then it is not checked, nor counted)."""
+    db.session.rollback()
+    address_limit.refuse_if_over(origin)
     try:
         proved = _prove(state, credential, passkey_states.LOGIN, None)
-        _spend(proved, origin)
+        raise PasskeyRefusal(_race(proved.challenge), proved.user)
     except PasskeyRefusal as refused:
-        _refuse(refused, refusal, "login", origin, count_owner=True)
-    pair = open_session(proved.user, origin=origin, proof=PROOF)  # committed
-    attempt.give_back()
-    return pair
+        found = refused
+    if found.clone_of is not None and _spent(state):
+        found = PasskeyRefusal(
+            SPENT, clone_of=None, owner_id=found.owner_id, key=found.username_key
+        )
+    db.session.rollback()
+    failed_attempts.add_failure(origin, failed_attempts.Counter("address", origin.address))
+    _refuse(found, InvalidCredentials(WRONG_PASSKEY), "login", origin, count_owner=True)
+
+
+def _race(challenge: str) -> str:
+    """Why an assertion that passes every check alone was refused."""
+    if _session_exists(passkey_states.login_session_id(challenge)):
+        return SPENT
+    return "the passkey or its owner changed meanwhile"
+
+
+def _spent(state: str) -> bool:
+    """Tell whether the login state was spent: its session exists."""
+    challenge = passkey_states.open_state(state, passkey_states.LOGIN)
+    return _session_exists(passkey_states.login_session_id(challenge))
+
+
+def _session_exists(session_id: str) -> bool:
+    return (
+        db.session.scalar(select(LoginSession.id).where(LoginSession.id == session_id)) is not None
+    )
 
 
 def reauthenticate(
@@ -99,38 +230,23 @@ def reauthenticate(
     refusal = Forbidden(WRONG_PASSKEY)
     try:
         proved = _prove(state, credential, passkey_states.REAUTHENTICATE, user_id)
-        _spend(proved, origin, session_id)
+        _spend(proved)
     except PasskeyRefusal as refused:
         _refuse(refused, refusal, "reauthenticated", origin, session_id=session_id, user_id=user_id)
-    now = utcnow()
-    renewed = db.session.execute(
-        update(LoginSession)
-        .where(
-            LoginSession.id == session_id,
-            LoginSession.user_id == user_id,
-            LoginSession.revoked_at.is_(None),
-        )
-        .values(
-            authenticated_at=now,
-            refresh_generation=LoginSession.refresh_generation + 1,
-            refreshed_at=now,
-            last_used_at=now,
-        )
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if renewed != 1:
+    if not second_step.renew_proof(user_id, session_id, utcnow()):
         db.session.rollback()
         raise InvalidCredentials("session revoked")
-    audit("reauthenticated", origin=origin, user_id=user_id, session_id=session_id, factor=PROOF)
+    audit(
+        "reauthenticated",
+        origin=origin,
+        user_id=user_id,
+        session_id=session_id,
+        factor=PROOF,
+        passkey_id=proved.passkey_id,
+    )
     db.session.commit()
     attempt.give_back()
     return token_pair(db.session.get(LoginSession, session_id, populate_existing=True))
-
-
-def _digest(credential_id: object) -> str:
-    """The key of a credential's counter: short and storable, whatever the client sent."""
-    text = credential_id if isinstance(credential_id, str) else ""
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def _prove(state: str, credential: dict, purpose: str, user_id: int | None) -> Proved:
@@ -171,30 +287,27 @@ def _prove(state: str, credential: dict, purpose: str, user_id: int | None) -> P
     return Proved(passkey.id, user, assertion, challenge)
 
 
-def _spend(proved: Proved, origin: Origin, session_id: str | None = None) -> None:
-    """Spend the state and record the passkey's use, in the transaction of the outcome."""
+def _spend(proved: Proved) -> None:
+    """Spend the state and record the passkey's use (a compare-and-swap of its counter), in
+    the transaction of the outcome, whose event names the passkey."""
     if not passkey_states.spend(proved.challenge):
-        raise PasskeyRefusal("state refused: already used", proved.user)
-    now = utcnow()
+        raise PasskeyRefusal(SPENT, proved.user)
     used = db.session.execute(
         update(Passkey)
-        .where(Passkey.id == proved.passkey_id, Passkey.disabled_at.is_(None))
+        .where(
+            Passkey.id == proved.passkey_id,
+            Passkey.disabled_at.is_(None),
+            _counter_goes_up(proved.assertion.sign_count),
+        )
         .values(
             sign_count=proved.assertion.sign_count,
             backed_up=proved.assertion.backed_up,
-            last_used_at=now,
+            last_used_at=utcnow(),
         )
         .execution_options(synchronize_session=False)
     ).rowcount
-    if used != 1:  # removed or disabled meanwhile
-        raise PasskeyRefusal("unknown passkey", proved.user)
-    audit(
-        "passkey_used",
-        origin=origin,
-        user_id=proved.user.id,
-        session_id=session_id,
-        passkey_id=proved.passkey_id,
-    )
+    if used != 1:  # removed, disabled or used with a higher counter meanwhile
+        raise PasskeyRefusal("the passkey changed meanwhile", proved.user)
 
 
 def _refuse(

@@ -20,6 +20,7 @@ from api.database import db
 from api.errors import Conflict, Invalid, InvalidCredentials, NotFound
 from api.models import Passkey, PasskeyUserHandle, User, utcnow
 from api.origin import Origin
+from api.services import notices
 from api.services.pages import Page, paginate
 
 TAKEN = "this passkey is registered already"
@@ -128,6 +129,7 @@ def register(
     db.session.add(record)
     try:
         db.session.flush()  # the row's id goes into the event
+        notices.notify(user_id, "passkey_added", origin)
         audit(
             "passkey_added",
             origin=origin,
@@ -207,6 +209,7 @@ def _remove(
     if removed != 1:
         db.session.rollback()
         raise NotFound("no such passkey")
+    notices.notify(owner, "passkey_removed", origin)
     audit(
         "passkey_removed",
         origin=origin,

@@ -1,11 +1,12 @@
 """A forgotten password: a reset mailed to the account's verified address, and the reset.
 
-``request_reset`` answers the same whether or not an account has the address, after about the
-same work: the known path and the unknown one each count the request, sign a token, encrypt a
-mail body and commit once. A reset token works once, for ``PASSWORD_RESET_MAX_AGE`` seconds,
-and only while the password is the one it was asked under (``password_fingerprint``): any
-change of the password, by any path, ends it. A reset ends every session and PAT and every
-open ``mfa_token``; it leaves TOTP and passkeys on.
+``request_reset`` answers the same whether or not an account has the address, after the same
+work: the known path and the unknown one each count the request, read the account, write a
+ticket (the unknown one's spent at once), sign its token, encrypt a mail body, write a mail row
+(the unknown one's to no one) and the event, and commit once. A reset token works once, for
+``PASSWORD_RESET_MAX_AGE`` seconds, and only while the password is the one it was asked under
+(``password_fingerprint``): any change of the password, by any path, ends it. A reset ends
+every session and PAT and every open ``mfa_token``; it leaves TOTP and passkeys on.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from api.audit_writer import audit
-from api.credentials import addresses, mail_throttle, mail_tokens, passwords, secret_box
+from api.credentials import addresses, mail_throttle, mail_tokens, passwords
 from api.database import db
 from api.models import User
 from api.origin import Origin
-from api.services import mail_messages, mail_tickets, mfa, notices
+from api.services import mail_messages, mail_tickets, mfa, notices, outbox
 from api.services.accounts import check_new_password
 from api.services.personal_access_tokens import revoke_personal_tokens
 from api.services.sessions import revoke_sessions
@@ -35,9 +36,10 @@ def request_reset(email: str, *, origin: Origin) -> None:
         )
     )
     if user is None:
-        # The same work as the known path's, mailed nowhere.
-        mail_tokens.codec().issue(mail_tokens.RESET, mail_tokens.new_ticket_id())
-        secret_box.box().encrypt(mail_messages.link(mail_messages.RESET_PASSWORD, key))
+        # The same work as the known path's (a ticket, a mail row, a body encrypted), mailed
+        # nowhere.
+        mail_tickets.issue_decoy(mail_tokens.RESET)
+        outbox.add_decoy(mail_messages.link(mail_messages.RESET_PASSWORD, key))
         audit("password_reset_requested", "ignored", origin=origin)
         db.session.commit()
         return

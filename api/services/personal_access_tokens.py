@@ -19,6 +19,7 @@ from api.database import db
 from api.errors import Invalid, NotFound
 from api.models import PersonalToken, User, utcnow
 from api.origin import Origin
+from api.services import notices
 from api.services.pages import Page, paginate
 
 
@@ -103,6 +104,7 @@ def create_personal_token(
         user_id, record.id, int(expires_at.timestamp()), record.nonce
     )
     token = codec.issue(signed_tokens.PERSONAL, claims)
+    notices.notify(user_id, "personal_token_created", origin)
     audit(
         "personal_token_created",
         origin=origin,

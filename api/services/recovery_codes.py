@@ -16,6 +16,7 @@ from api.database import db
 from api.errors import Conflict, InvalidCredentials
 from api.models import RecoveryCode, User, utcnow
 from api.origin import Origin
+from api.services import notices
 
 TOTP_OFF = "TOTP is not on: recovery codes come with it"
 
@@ -51,6 +52,7 @@ def regenerate(user_id: int, session_id: str, *, origin: Origin) -> list[str]:
         db.session.rollback()
         raise Conflict("another request replaced the recovery codes meanwhile: use its set")
     replace(user_id, codes)
+    notices.notify(user_id, "recovery_codes_renewed", origin)
     audit("recovery_codes_regenerated", origin=origin, user_id=user_id, session_id=session_id)
     db.session.commit()
     return codes

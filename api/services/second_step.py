@@ -2,12 +2,13 @@
 renewed proof (``POST /reauthenticate``, RFC 9470's step-up).
 
 Every code checked here, like every password, is counted before it is checked, and a right
-one is given back: at ``/login/mfa`` for the client's address and the user's name, at
+one is given back: at ``/login/mfa`` for the client's address and the user's name, or the
+device the ``mfa_token`` names (its first step sent that device's valid token), at
 ``/reauthenticate`` for the address and the session (so strangers who keep the name locked do
-not lock out the owner's session); while either counter is over its limit even the right code
-gets 429. Each code is counted on the account too (``second_factor_failures``): wrong codes in
-a row, across every ``mfa_token``, make the next TOTP code wait longer, and after 100 only a
-recovery code passes. And on its challenge: an ``mfa_token`` checks at most
+not lock out the owner's device or session); while either counter is over its limit even the
+right code gets 429. Each code is counted on the account too (``second_factor_failures``):
+wrong codes in a row, across every ``mfa_token``, make the next TOTP code wait longer, and
+after 100 only a recovery code passes. And on its challenge: an ``mfa_token`` checks at most
 ``MAX_CHALLENGE_FAILURES`` codes, however many come at once.
 """
 
@@ -25,7 +26,7 @@ from api.errors import Forbidden, Invalid, InvalidCredentials, TooManyAttempts
 from api.models import LoginSession, MfaChallenge, User, utcnow
 from api.origin import Origin
 from api.refusal_tally import count_refusal
-from api.services import dpop_binding, mfa
+from api.services import dpop_binding, login_networks, mfa
 from api.services.sessions import TokenPair, open_session, token_pair
 
 WRONG_CODE = "wrong code"
@@ -90,7 +91,7 @@ def complete_login(
         "locked": InvalidCredentials(second_factor_failures.LOCKED),
     }
     second_factor_failures.refuse_early(user, recovery, now, **counting)
-    attempt = failed_attempts.count(origin, failed_attempts.username(key))
+    attempt = failed_attempts.count(origin, _owner_counter(claims, key))
     try:
         counted = second_factor_failures.count_attempt(user, recovery, now, **counting)
         tries = _count_challenge_attempt(challenge_id, now)
@@ -129,10 +130,20 @@ def complete_login(
     audit("mfa_challenge", origin=origin, user_id=user.id, factor=factor)
     _audit_recovery_code(user.id, factor, origin)
     second_factor_failures.forgive(user)  # written with the login's last_login_at
+    login_networks.record_login(user, origin, known_device=claims.device_id is not None)
     # Committed: nothing waits for a commit now.
     pair = open_session(user, origin=origin, proof=f"password+{factor}", dpop_jkt=dpop_jkt)
     attempt.give_back()
     return pair
+
+
+def _owner_counter(claims: signed_tokens.MfaClaims, key: str) -> failed_attempts.Counter:
+    """The counter of the device the first step counted on, if the token names one (the
+    token is signed: only a valid device token of this user got it there); else the
+    username's."""
+    if claims.device_id is not None:
+        return failed_attempts.device(claims.device_id)
+    return failed_attempts.username(key)
 
 
 def _challenge_refusal(row, now) -> str | None:
@@ -264,6 +275,25 @@ def reauthenticate(
         )
     if counted is not None:
         second_factor_failures.forgive(user)
+    if not renew_proof(user_id, session_id, now):
+        db.session.rollback()
+        attempt.give_back()
+        raise InvalidCredentials("session revoked")
+    audit("reauthenticated", origin=origin, user_id=user_id, session_id=session_id, factor=factor)
+    if factor is not None:
+        _audit_recovery_code(user_id, factor, origin)
+    db.session.commit()
+    attempt.give_back()  # committed first: nothing waits for a commit while it runs
+    return token_pair(db.session.get(LoginSession, session_id, populate_existing=True))
+
+
+def renew_proof(user_id: int, session_id: str, now: datetime) -> bool:
+    """Record in the current transaction that the user proved themselves again in the live
+    session (``authenticated_at``), and move its refresh generation: the caller answers a new
+    pair, so the refresh token sent before is replaced. False: the session ended meanwhile.
+
+    Every reauthentication (password, code or passkey) renews the session by this one UPDATE.
+    """
     renewed = db.session.execute(
         update(LoginSession)
         .where(
@@ -279,13 +309,4 @@ def reauthenticate(
         )
         .execution_options(synchronize_session=False)
     ).rowcount
-    if renewed != 1:
-        db.session.rollback()
-        attempt.give_back()
-        raise InvalidCredentials("session revoked")
-    audit("reauthenticated", origin=origin, user_id=user_id, session_id=session_id, factor=factor)
-    if factor is not None:
-        _audit_recovery_code(user_id, factor, origin)
-    db.session.commit()
-    attempt.give_back()  # committed first: nothing waits for a commit while it runs
-    return token_pair(db.session.get(LoginSession, session_id, populate_existing=True))
+    return renewed == 1

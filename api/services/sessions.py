@@ -50,16 +50,20 @@ def open_session(
     enrolment_only: bool = False,
     proof: str = PASSWORD_PROOF,
     dpop_jkt: str | None = None,
+    session_id: str | None = None,
+    **event_fields: object,
 ) -> TokenPair:
     """Open a login session for ``user``, who has just proved themselves, and commit.
 
     ``proof`` says how (``password``, ``password+totp``, ``password+recovery_code``,
     ``passkey``): the session keeps it, and the login's event says it unless it is the password
-    alone. With ``dpop_jkt`` (a DPoP key's thumbprint) its tokens are bound to that key.
+    alone. With ``dpop_jkt`` (a DPoP key's thumbprint) its tokens are bound to that key. A
+    ``session_id`` the caller chose (else a random one) makes a second login with it fail as
+    if the user were deleted; ``event_fields`` go into the login's event.
     """
     now = utcnow()
     login_session = LoginSession(
-        id=secrets.token_urlsafe(16),
+        id=session_id or secrets.token_urlsafe(16),
         user_id=user.id,
         created_at=now,
         last_used_at=now,
@@ -77,6 +81,7 @@ def open_session(
     # would cost two more SELECTs for values already at hand.
     pair = token_pair(login_session)
     fields: dict[str, object] = {"enrolment_only": True} if enrolment_only else {}
+    fields.update(event_fields)
     if proof != PASSWORD_PROOF:
         fields["proof"] = proof
     if dpop_jkt is not None:
@@ -90,9 +95,16 @@ def open_session(
 @contextmanager
 def unless_user_deleted(refusal: str) -> Iterator[None]:
     """Write and commit; if another request deleted the user meanwhile, refuse instead."""
-    try:
+    with refused_if_user_deleted(refusal):
         yield
         db.session.commit()
+
+
+@contextmanager
+def refused_if_user_deleted(refusal: str) -> Iterator[None]:
+    """Write (no commit); if another request deleted the user meanwhile, roll back and refuse."""
+    try:
+        yield
     except (StaleDataError, IntegrityError):
         db.session.rollback()
         raise InvalidCredentials(refusal) from None

@@ -3,7 +3,8 @@ is proved. No account exists before its address is: a pending sign-up is a ticke
 name, the address and the password's hash, and ``POST /signup/verify`` makes the account.
 
 Enumeration-safe: a taken username or address answers the same as a free one, after the same
-work (one password hash, one mail); only the mailbox learns which.
+work (one password hash, one lookup, a ticket and its signed token, one mail, the event); a
+taken one's ticket is spent at once. Only the mailbox learns which.
 """
 
 from __future__ import annotations
@@ -40,10 +41,13 @@ def request_signup(username: str, email: str, password: str, *, origin: Origin) 
     check_new_password(password, name)
     mail_throttle.count_mail_request(origin, addresses.address_key(address))
     password_hash = passwords.hashing().hash(password)  # before any write: it waits
-    if email_addresses.owner_of(address) is not None:
+    address_taken, name_taken = _taken(name, address)
+    if address_taken or name_taken:
+        mail_tickets.issue_decoy(mail_tokens.SIGNUP)  # the free path's ticket and signature
+    if address_taken:
         mail_messages.mail_signup_address_taken(address)
         outcome = "address_taken"
-    elif _username_taken(name):
+    elif name_taken:
         mail_messages.mail_signup_username_taken(address)
         outcome = "username_taken"
     else:
@@ -116,6 +120,15 @@ def _checked_username(username: str) -> str:
     if name is None:
         raise Invalid(usernames.DETAIL, {"username": [usernames.FIELD_MESSAGE]})
     return name
+
+
+def _taken(name: str, address: str) -> tuple[bool, bool]:
+    """Tell whether an account has ``address``, and whether one has the name ``name``: one
+    statement, whichever is the case."""
+    address_owner = select(User.id).where(User.email_key == addresses.address_key(address))
+    name_owner = select(User.id).where(User.username_key == username_key(name))
+    row = db.session.execute(select(address_owner.exists(), name_owner.exists())).one()
+    return bool(row[0]), bool(row[1])
 
 
 def _username_taken(name: str) -> bool:
