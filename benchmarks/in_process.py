@@ -17,6 +17,7 @@ from flask import Flask
 from sqlalchemy import Engine, event
 from support.accounts import PASSWORD
 from support.authenticator import Authenticator
+from support.dpop import DpopKey
 from support.statements import StatementRecorder
 
 from api.credentials import passwords
@@ -143,6 +144,26 @@ def passkey_login_case(app: Flask, username: str) -> Case:
     return Case("passkey_login", app, prepare, 200, batch=1)
 
 
+def dpop_me_case(app: Flask, username: str) -> Case:
+    """``GET /me`` with a DPoP-bound access token: a new proof (and ``jti``) for each request,
+    signed before it; what the request pays is the proof's check and its replay record."""
+    key = DpopKey()
+    answer = app.test_client().post(
+        "/login",
+        json={"username": username, "password": PASSWORD},
+        headers={"DPoP": key.proof("POST", "/login")},
+    )
+    token = answer.get_json()["access_token"]
+
+    def prepare() -> dict:
+        env = environ("/me")()
+        env["HTTP_AUTHORIZATION"] = f"DPoP {token}"
+        env["HTTP_DPOP"] = key.proof("GET", "/me", token)
+        return env
+
+    return Case("me_dpop", app, prepare, 200)
+
+
 def verify_case(app: Flask) -> Case:
     with app.app_context():
         hashing = passwords.hashing()
@@ -173,6 +194,7 @@ def in_process_cases(
         Case("health", app, environ("/health"), 200),
         Case("me_valid", app, environ("/me", t["valid"]), 200),
         *pat,
+        dpop_me_case(app, "reader"),
         Case("peer_me", peer, environ(PEER_ME_PATH, peer_token), 200),
         Case("me_forged", app, environ("/me", t["forged"]), 401),
         Case("me_expired", app, environ("/me", t["expired"]), 401),

@@ -26,6 +26,8 @@ QUERY_LIMITS = {
     "me_valid_1m_users": 1,
     # The passkey's compare-and-swap, then the login's writes: network, event, user, session.
     "passkey_login": 5,
+    # The bearer lookup, and the proof's replay record (none more when Redis keeps it).
+    "me_dpop": 2,
 }
 # How many times faster than the Flask-JWT-Extended peer's GET /me.
 PEER_SPEEDUP = 2.5
