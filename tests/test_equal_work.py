@@ -1,6 +1,6 @@
 """Enumeration-safe timing without a stopwatch: ``POST /password/forgot`` and ``POST /signup``
 send the same statements and hash as often whether or not the address or name has an account
-(MAIL-02); ``benchmarks`` measures the medians."""
+(MAIL-02): the same work, which is what makes the times alike."""
 
 from __future__ import annotations
 
