@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 import pytest
 import time_machine
+from support import browser as browser_support
 from support.accounts import PASSWORD, Enrolled, Login, PersonalToken, totp_code
 from support.backends import BACKENDS, backend_for
 from support.hashing import CHEAP_HASHING, CountingHasher
@@ -251,3 +252,17 @@ def verified_address(app, client, mailbox):
         assert response.status_code == 204, response.get_json()
 
     return verify
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """One headless Chromium for a browser test module (``support.browser``)."""
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="pip install -r requirements-dev.txt to enable"
+    )
+    with sync_api.sync_playwright() as playwright:
+        launched = browser_support.launch(playwright)
+        try:
+            yield launched
+        finally:
+            launched.close()

@@ -6,30 +6,18 @@ its script calls the live API with ``fetch``: ``POST /login`` (a JSON body, so a
 token, whose ``WWW-Authenticate`` the page can read only if it is exposed. With the page's
 origin in ``CORS_ORIGINS`` all of it works; without, the browser refuses the first call.
 
-Headless Chromium from Debian driven by Playwright with ``executable_path``, as in
-``test_docs_browser.py``.
+Headless Chromium from Debian, as ``support.browser`` starts it.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from support import browser as browser_support
 from support.accounts import PASSWORD
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-TIMEOUT_MS = 20_000
 PAGE = b"<!doctype html><meta charset=utf-8><title>A front end</title><p>Front end</p>"
 
 # Runs in the page, on the front end's origin; answers what it saw, or the error it met.
@@ -59,17 +47,7 @@ async ([api, username, password]) => {
 }
 """
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not os.path.exists(CHROMIUM),
-        reason=f"no Chromium at {CHROMIUM}: run `apt-get install -y chromium` to enable",
-    ),
-]
-
-sync_api = pytest.importorskip(
-    "playwright.sync_api", reason="pip install -r requirements-dev.txt to enable"
-)
+pytestmark = browser_support.MARKS
 
 
 class FrontEndPage(BaseHTTPRequestHandler):
@@ -109,25 +87,12 @@ def config(config, front_end, cors_on):
     return {**config, "CORS_ORIGINS": [front_end] if cors_on else []}
 
 
-@pytest.fixture(scope="module")
-def browser():
-    """One headless Chromium for the module; Playwright ends its process on close."""
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True, timeout=TIMEOUT_MS
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
 @pytest.fixture
 def front_end_page(browser, front_end):
     """The front end's page, open in the browser."""
     context = browser.new_context()
     page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
+    page.set_default_timeout(browser_support.TIMEOUT_MS)
     page.goto(front_end)
     yield page
     context.close()

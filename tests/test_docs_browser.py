@@ -1,53 +1,21 @@
 """/docs in a real browser: Swagger UI loads from the app alone, authorizes, runs GET /me, and
 walks a person through TOTP enrolment with the QR code drawn.
 
-Headless Chromium from Debian (``apt-get install -y chromium``, as ``.ci/run`` does), driven
-by Playwright with ``executable_path``: Playwright's own browser download is never used.
+Headless Chromium from Debian, as ``support.browser`` starts it.
 """
 
 from __future__ import annotations
 
-import os
 from urllib.parse import urlsplit
 
 import pytest
+from support import browser as browser_support
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-TIMEOUT_MS = 20_000
-
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not os.path.exists(CHROMIUM),
-        reason=f"no Chromium at {CHROMIUM}: run `apt-get install -y chromium` to enable",
-    ),
-]
+pytestmark = browser_support.MARKS
 
 sync_api = pytest.importorskip(
     "playwright.sync_api", reason="pip install -r requirements-dev.txt to enable"
 )
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """One headless Chromium for the module; Playwright ends its process on close."""
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True, timeout=TIMEOUT_MS
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.fixture
@@ -55,7 +23,7 @@ def page(browser, live_server):
     """A page that may only reach the live server: anything else is aborted and recorded."""
     context = browser.new_context()
     page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
+    page.set_default_timeout(browser_support.TIMEOUT_MS)
     page.outside_requests = []
     page.console_errors = []
     origin = urlsplit(live_server).netloc

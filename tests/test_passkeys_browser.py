@@ -7,28 +7,18 @@ valid RP id), so the page is opened on ``localhost`` and the app told that origi
 
 from __future__ import annotations
 
-import os
 import re
 from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy as sa
+from support import browser as browser_support
 from support.accounts import PASSWORD
 
 from api.database import db
 from api.models import LoginSession, Passkey
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
-TIMEOUT_MS = 20_000
-
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not os.path.exists(CHROMIUM),
-        reason=f"no Chromium at {CHROMIUM}: run `apt-get install -y chromium` to enable",
-    ),
-]
+pytestmark = browser_support.MARKS
 
 sync_api = pytest.importorskip(
     "playwright.sync_api", reason="pip install -r requirements-dev.txt to enable"
@@ -48,12 +38,10 @@ def page(localhost):
     """A page with a virtual authenticator (user verification on), that may reach only the
     app: anything else is aborted and recorded."""
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True, timeout=TIMEOUT_MS
-        )
+        browser = browser_support.launch(playwright)
         context = browser.new_context()
         page = context.new_page()
-        page.set_default_timeout(TIMEOUT_MS)
+        page.set_default_timeout(browser_support.TIMEOUT_MS)
         page.outside_requests = []
         page.console_errors = []
 
