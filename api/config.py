@@ -478,7 +478,8 @@ SETTINGS: tuple[Setting, ...] = (
         _at_least(0),
         "a minute",
     ),
-    # How many days of audit events ``audit prune`` keeps unless told otherwise.
+    # How many days of audit events and sent mails ``audit prune`` and ``mail prune`` keep
+    # unless told otherwise.
     Setting(
         "AUDIT_RETENTION_DAYS",
         90,

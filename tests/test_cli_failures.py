@@ -37,6 +37,8 @@ COMMANDS = [
     ("users", "revoke", "alice"),
     ("users", "delete", "alice", "--yes"),
     ("sessions", "prune"),
+    ("audit", "prune"),
+    ("mail", "prune"),
 ]
 
 

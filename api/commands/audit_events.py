@@ -6,11 +6,10 @@ import json
 from datetime import datetime
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
 from marshmallow import ValidationError
 
-from api.commands.common import CommandError, cell, echo_table, fail_cleanly
+from api.commands.common import CommandError, cell, echo_table, fail_cleanly, retention_days
 from api.http.fields import UTCTime
 from api.origin import CLI
 from api.resources.audit_events import AuditEventSchema
@@ -71,10 +70,5 @@ def _row(record: dict) -> list[str]:
 @fail_cleanly
 def prune_audit_events(days: str | None) -> None:
     """Delete audit events past their retention; print how many."""
-    if days is None:
-        older_than = int(current_app.config["AUDIT_RETENTION_DAYS"])
-    elif days.isascii() and days.isdigit():
-        older_than = int(days)
-    else:
-        raise CommandError("--older-than must be a whole number of days")
+    older_than = retention_days(days)
     click.echo(f"{audit_events.prune_events(older_than, origin=CLI)} audit event(s) deleted")

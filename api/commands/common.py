@@ -117,6 +117,15 @@ def _describe_database_error(error: SQLAlchemyError) -> str:
     return f"database error: {said}"
 
 
+def retention_days(days: str | None) -> int:
+    """The days an ``--older-than`` option asks to keep, else ``AUDIT_RETENTION_DAYS``."""
+    if days is None:
+        return int(current_app.config["AUDIT_RETENTION_DAYS"])
+    if days.isascii() and days.isdigit():
+        return int(days)
+    raise CommandError("--older-than must be a whole number of days")
+
+
 def stdin_is_a_terminal() -> bool:
     """Tell whether someone can be asked a question on standard input."""
     return sys.stdin.isatty()

@@ -1,4 +1,5 @@
-"""``manage.py mail``: the outbox, listed (never a body), delivered once, or delivered on."""
+"""``manage.py mail``: the outbox, listed (never a body), delivered once or delivered on, and
+pruned of the mails long sent."""
 
 from __future__ import annotations
 
@@ -9,12 +10,12 @@ from flask import current_app
 from flask.cli import AppGroup
 from marshmallow import Schema, fields
 
-from api.commands.common import CommandError, echo_records
+from api.commands.common import CommandError, echo_records, fail_cleanly, retention_days
 from api.models import utcnow
 from api.origin import CLI
 from api.services import mail_delivery, outbox
 
-mail = AppGroup("mail", help="List and deliver the outbox.")
+mail = AppGroup("mail", help="List, deliver and prune the outbox.")
 # How often ``mail worker`` looks for mails other processes wrote, at most.
 WORKER_INTERVAL = 5.0
 
@@ -65,6 +66,20 @@ def worker() -> None:
             time.sleep(WORKER_INTERVAL if wait is None else min(max(wait, 1.0), WORKER_INTERVAL))
     except KeyboardInterrupt:
         click.echo("stopped", err=True)
+
+
+@mail.command("prune")
+@click.option(
+    "--older-than",
+    "days",
+    metavar="DAYS",
+    help="Delete mails sent more than this many days ago (default: AUDIT_RETENTION_DAYS).",
+)
+@fail_cleanly
+def prune(days: str | None) -> None:
+    """Delete the mails sent past their retention, never one still waiting; print how many."""
+    older_than = retention_days(days)
+    click.echo(f"{outbox.prune_sent(older_than, origin=CLI)} mail(s) deleted")
 
 
 def _require_mail_url() -> None:

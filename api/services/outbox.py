@@ -9,6 +9,9 @@ before anything is sent, and only a row no live claim holds can be claimed, so t
 in one process or on two hosts, never send one mail twice. On PostgreSQL the candidates are
 read ``FOR UPDATE SKIP LOCKED`` (a second sender takes other rows instead of waiting); on
 SQLite, which has one writer at a time, the conditional UPDATE alone decides.
+
+A row sent (a decoy is written sent) is kept until ``prune_sent`` deletes it; a mail still
+waiting is never pruned, however old: the mail server owes it still.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from sqlalchemy import func, or_, select, update
 from api.audit_writer import audit
 from api.credentials import secret_box
 from api.database import db
+from api.errors import Invalid
 from api.models import OutboxMail, utcnow
 from api.origin import Origin
 
@@ -187,3 +191,23 @@ def record_failure(mail: ClaimedMail, error: str, *, origin: Origin) -> None:
         error=error[:ERROR_LENGTH],
     )
     db.session.commit()
+
+
+def prune_sent(older_than_days: int, *, origin: Origin) -> int:
+    """Delete the mails sent (decoys included) more than that many days ago; return how many.
+
+    One DELETE, on ``sent_at`` (the first column of an index): a mail waiting has none, so it
+    is kept whatever its age. The pruning is an event.
+    """
+    if older_than_days < 1:
+        raise Invalid("mails can be pruned only when at least one day old")
+    try:
+        cutoff = utcnow() - timedelta(days=older_than_days)
+    except OverflowError:
+        deleted = 0  # a cutoff before the year 1: no mail was sent that long ago
+    else:
+        mails = OutboxMail.__table__
+        deleted = db.session.execute(mails.delete().where(mails.c.sent_at < cutoff)).rowcount
+    audit("mail_pruned", origin=origin, mails_deleted=deleted, older_than_days=older_than_days)
+    db.session.commit()
+    return deleted
