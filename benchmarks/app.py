@@ -15,16 +15,23 @@ from flask import Flask
 from api import create_app
 
 BARE_PATH = "/bench/bare"
-# Generous enough that the benchmark's own failed logins are never throttled.
+# Generous enough that the benchmark's own failed logins and mail requests are never throttled.
 NO_THROTTLE = "1000000 per minute"
 
 
 def app_config(database_url: str, secret_key: str) -> dict[str, Any]:
-    """Production settings (OWASP Argon2id), with failed-login throttling out of the way."""
+    """Production settings (OWASP Argon2id), with the throttling of failed logins and of mail
+    requests out of the way, and sign-up open to anyone.
+
+    ``MAIL_URL`` stays unset: the mail cases point it at a mail server of their own while the
+    rounds run (``in_process.slow_mail_server``).
+    """
     return {
         "SECRET_KEY": secret_key,
         "DATABASE_URL": database_url,
         "LOGIN_RATE_LIMIT": NO_THROTTLE,
+        "MAIL_RATE_LIMIT": NO_THROTTLE,
+        "SIGNUP_POLICY": "open",
     }
 
 

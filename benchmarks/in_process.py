@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import io
+import itertools
 import json
+import queue
 import random
 import statistics
 import time
-from collections.abc import Callable
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,21 +21,29 @@ from sqlalchemy import Engine, event
 from support.accounts import PASSWORD
 from support.authenticator import Authenticator
 from support.dpop import DpopKey
+from support.loopback import closed_loopback_port
+from support.smtp import Mailbox
 from support.statements import StatementRecorder
 
 from api.credentials import passwords
 from api.database import db
 from api.models import Passkey
-from api.services import accounts, passkey_login, passkeys
+from api.services import accounts, mail_delivery, passkey_login, passkeys
 
 from .app import BARE_PATH
 from .peer import ME_PATH as PEER_ME_PATH
 from .seeding import Fixture
 
+# How long the mail server the mail cases deliver to takes over each mail.
+MAIL_SERVER_DELAY = 0.5
+# The key in ``Fixture.unavailable`` that says the mail server never got a mail.
+MAIL_SERVER = "mail_server"
+
 
 @dataclass
 class Case:
-    """One kind of request, and how to prepare and check it."""
+    """One kind of request, and how to prepare and check it; ``during`` makes what the case
+    needs running while the rounds run (not during the warm-up or the statement count)."""
 
     name: str
     app: Flask | None
@@ -41,6 +52,7 @@ class Case:
     after: Callable[[bytes], None] | None = None
     batch: int = 10
     every: int = 1
+    during: Callable[[], AbstractContextManager] | None = None
 
     def run_once(self) -> float:
         """Make one request (or call); return its duration in seconds."""
@@ -177,6 +189,70 @@ def verify_case(app: Flask) -> Case:
     )
 
 
+def hash_case(app: Flask) -> Case:
+    """One Argon2 hash of a password, as a sign-up pays it."""
+    with app.app_context():
+        hashing = passwords.hashing()
+    return Case("password_hash", None, lambda: lambda: hashing.hash(PASSWORD), batch=1, every=3)
+
+
+class SlowMailbox(Mailbox):
+    """A real SMTP server on loopback that takes ``MAIL_SERVER_DELAY`` over each mail."""
+
+    async def handle_DATA(self, server, session, envelope):  # aiosmtpd's handler hook
+        await asyncio.sleep(MAIL_SERVER_DELAY)
+        return await super().handle_DATA(server, session, envelope)
+
+
+@contextmanager
+def slow_mail_server(fixture: Fixture) -> Iterator[SlowMailbox]:
+    """Point the app's ``MAIL_URL`` at a slow mail server while the block runs, so that the
+    app's sender thread delivers the mails the requests write, as it would in production.
+
+    At the end, if no mail reached the server the requests proved nothing about waiting on it
+    (``MAIL_SERVER`` in ``fixture.unavailable``). Then the server stops (the conversation in
+    progress fails, and its mail stays in the outbox) and so does the sender thread, whose
+    backlog stays unsent; ``MAIL_URL`` is unset again.
+    """
+    app = fixture.app
+    mailbox = SlowMailbox(closed_loopback_port())
+    mailbox.start()
+    app.config["MAIL_URL"] = mailbox.url
+    try:
+        yield mailbox
+    finally:
+        try:
+            mailbox.wait_for(timeout=10 * MAIL_SERVER_DELAY)
+        except queue.Empty:
+            fixture.unavailable[MAIL_SERVER] = "the mail server got no mail while the cases ran"
+        mailbox.stop()
+        mail_delivery.stop(app)
+        app.config["MAIL_URL"] = None
+
+
+def forgot_cases(fixture: Fixture) -> list[Case]:
+    """``POST /password/forgot`` for a verified address and for one no account has; the known
+    one's mails go to a slow mail server, which the request must not wait for."""
+    known = environ("/password/forgot", body={"email": fixture.verified_address})
+    unknown = environ("/password/forgot", body={"email": "nobody@example.test"})
+    return [
+        Case("forgot_known", fixture.app, known, 202, during=lambda: slow_mail_server(fixture)),
+        Case("forgot_unknown", fixture.app, unknown, 202),
+    ]
+
+
+def signup_case(app: Flask) -> Case:
+    """``POST /signup`` under ``SIGNUP_POLICY=open``: a new name and address each request."""
+    numbers = itertools.count()
+
+    def prepare() -> dict:
+        name = f"joiner-{next(numbers)}"
+        body = {"username": name, "email": f"{name}@example.test", "password": PASSWORD}
+        return environ("/signup", body=body)()
+
+    return Case("signup_open", app, prepare, 202, batch=1, every=3)
+
+
 def in_process_cases(
     main: Fixture, large: Fixture, plain: Flask, peer: Flask, peer_token: str
 ) -> list[Case]:
@@ -214,6 +290,9 @@ def in_process_cases(
         login_case("login_deactivated", app, "inactive", PASSWORD, 401),
         refresh_case(main),
         verify_case(app),
+        hash_case(app),
+        *forgot_cases(main),
+        signup_case(app),
     ]
 
 
@@ -257,19 +336,25 @@ def measure(cases: list[Case], rounds: int, scale: float, seed_value: int) -> di
 
     In a round each case makes a small batch of requests and keeps their median, so a burst
     of load from elsewhere on the machine spoils one round of a few cases, not a whole case.
-    Slow cases (a password hash each) take part in every ``every``-th round only.
+    Slow cases (a password hash each) take part in every ``every``-th round only. What the
+    cases need running meanwhile (``Case.during``) runs from the first round to the last.
     """
     samples: dict[str, list[float]] = {case.name: [] for case in cases}
     shuffle = random.Random(seed_value).shuffle
-    for number in range(rounds):
-        order = [case for case in cases if number % case.every == 0]
-        shuffle(order)
-        gc.collect()
-        gc.disable()
-        try:
-            for case in order:
-                count = max(1, round(case.batch * scale))
-                samples[case.name].append(statistics.median(case.run_once() for _ in range(count)))
-        finally:
-            gc.enable()
+    with ExitStack() as running:
+        for case in cases:
+            if case.during is not None:
+                running.enter_context(case.during())
+        for number in range(rounds):
+            order = [case for case in cases if number % case.every == 0]
+            shuffle(order)
+            gc.collect()
+            gc.disable()
+            try:
+                for case in order:
+                    count = max(1, round(case.batch * scale))
+                    times = [case.run_once() for _ in range(count)]
+                    samples[case.name].append(statistics.median(times))
+            finally:
+                gc.enable()
     return samples

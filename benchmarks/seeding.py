@@ -7,6 +7,7 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+import sqlalchemy as sa
 import time_machine
 from flask import Flask
 from support.accounts import PASSWORD
@@ -14,7 +15,8 @@ from support.forged_tokens import forged_signature, unknown_key
 from support.seeding import add_events, add_notes, add_users
 
 from api.credentials import passwords, signed_tokens
-from api.database import create_schema
+from api.database import create_schema, db
+from api.models import User
 from api.origin import CLI, Origin
 from api.services import accounts, authentication, sessions
 
@@ -25,15 +27,21 @@ class Fixture:
 
     app: Flask
     tokens: dict[str, str] = field(default_factory=dict)
-    # Cases that could not be prepared, and why (the report shows their targets as missed).
+    # Cases, or what they need, that could not be prepared or did not work, and why (the
+    # report shows their targets as missed).
     unavailable: dict[str, str] = field(default_factory=dict)
     # The user whose audit events ``GET /audit?user_id=`` lists: one who never logs in.
     audited_user_id: int = 0
+    # The verified address of an active account, which ``POST /password/forgot`` mails.
+    verified_address: str = ""
 
 
 # The audited user's own events (besides the ``user_created`` of their account).
 AUDITED_EVENTS = 20
 
+
+# The verified address ``POST /password/forgot`` is asked about; its owner never logs in.
+VERIFIED_ADDRESS = "forgetful@example.test"
 
 # Where the seeded logins come from, as the in-process cases' requests do.
 BENCH_CLIENT = Origin("127.0.0.1", "bench")
@@ -49,7 +57,8 @@ def seed(app: Flask, filler_users: int, filler_events: int, full: bool) -> Fixtu
 
     Besides the filler users, the audit trail gets ``filler_events`` events spread over users
     that do not exist, and ``AUDITED_EVENTS`` more of the ``audited`` user, whom an admin
-    (``auditor``) lists.
+    (``auditor``) lists. The full set also has an account with a verified address
+    (``VERIFIED_ADDRESS``), which a forgotten password is mailed to.
     """
     fixture = Fixture(app)
     with app.app_context():
@@ -70,6 +79,7 @@ def seed(app: Flask, filler_users: int, filler_events: int, full: bool) -> Fixtu
         add_notes(accounts.get_user("reader").id, 10_000)
         add_notes(accounts.get_user("few-notes").id, 10)
         accounts.update_user(accounts.get_user("inactive"), {"is_active": False}, origin=CLI)
+        fixture.verified_address = add_verified_address("forgetful", VERIFIED_ADDRESS)
     fixture.tokens["few_notes"] = log_in(app, "few-notes").access_token
     revoked = log_in(app, "revoked")
     with app.app_context():
@@ -85,6 +95,15 @@ def seed(app: Flask, filler_users: int, filler_events: int, full: bool) -> Fixtu
         if pat is not None:
             fixture.tokens["pat"] = pat
     return fixture
+
+
+def add_verified_address(username: str, address: str) -> str:
+    """Create ``username`` with ``address``, marked verified as following its link would; return
+    the address. Its verification mail waits in the outbox (``MAIL_URL`` is unset here)."""
+    user = accounts.create_user(username, PASSWORD, origin=CLI, email=address)
+    db.session.execute(sa.update(User).where(User.id == user.id).values(email_verified=True))
+    db.session.commit()
+    return address
 
 
 # --- SLOT: personal access tokens ---------------------------------------------------------------
