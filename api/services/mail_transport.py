@@ -49,10 +49,17 @@ def message(envelope: Envelope) -> EmailMessage:
     return mail
 
 
+def readable(envelope: Envelope) -> str:
+    """The mail as a person reads it: its headers, then its text as written, not encoded for
+    the wire (quoted-printable would cut a long token over two lines)."""
+    headers = "".join(f"{name}: {value}\n" for name, value in message(envelope).items())
+    return f"{headers}\n{envelope.text.rstrip()}\n\n"
+
+
 def send(mail_url: str, envelope: Envelope) -> None:
     """Hand one mail to ``mail_url``; raise DeliveryFailed if it was not taken."""
     if mail_url == CONSOLE:
-        sys.stderr.write(f"{message(envelope).as_string()}\n")
+        sys.stderr.write(readable(envelope))
         sys.stderr.flush()
         return
     try:

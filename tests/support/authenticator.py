@@ -1,36 +1,39 @@
 """A software authenticator: makes WebAuthn registration and assertion responses, as a
 browser's ``credential.toJSON()`` writes them, with a knob for every bad case.
 
-ES256 keys from ``cryptography``; the authenticator data and the attestation object in CBOR
-through ``cbor2`` (the package py_webauthn itself uses). Attestation ``none``, as the server
-asks.
+The responses are built by the README's software passkey (``examples/software_passkey.py``,
+loaded from its file: ``examples/`` is no package): ES256 keys from ``cryptography``, CBOR
+through ``cbor2`` (the package py_webauthn itself uses), attestation ``none`` as the server
+asks. This class adds what a test turns: a counter, flags, and every field a refusal needs.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
+import importlib.util
 import secrets
-import struct
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-import cbor2
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
-ORIGIN = "http://localhost:5000"
+from . import ROOT
+
+
+def _load_example(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "examples" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # its dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+core = _load_example("software_passkey")
+ORIGIN = core.ORIGIN
 RP_ID = "localhost"
-UP, UV, BE, BS, AT = 0x01, 0x04, 0x08, 0x10, 0x40
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def unb64url(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+UP, UV, BE, BS, AT = core.UP, core.UV, core.BE, core.BS, core.AT
+b64url, unb64url = core.b64url, core.unb64url
 
 
 @dataclass
@@ -54,24 +57,7 @@ class Authenticator:
         return b64url(self.credential_id)
 
     def cose_key(self) -> bytes:
-        numbers = self.key.public_key().public_numbers()
-        return cbor2.dumps(
-            {
-                1: 2,  # kty: EC2
-                3: -7,  # alg: ES256
-                -1: 1,  # crv: P-256
-                -2: numbers.x.to_bytes(32, "big"),
-                -3: numbers.y.to_bytes(32, "big"),
-            }
-        )
-
-    def _auth_data(self, rp_id: str, flags: int, count: int, attested: bool) -> bytes:
-        data = hashlib.sha256(rp_id.encode()).digest() + bytes([flags]) + struct.pack(">I", count)
-        if attested:
-            aaguid = bytes(16)
-            data += aaguid + struct.pack(">H", len(self.credential_id)) + self.credential_id
-            data += self.cose_key()
-        return data
+        return core.cose_key(self.key.public_key())
 
     def _flags(self, user_verified: bool, user_present: bool) -> int:
         flags = (UP if user_present else 0) | (UV if user_verified else 0) | BE
@@ -89,24 +75,14 @@ class Authenticator:
     ) -> dict[str, Any]:
         """Answer creation options: the new credential, as ``toJSON()`` writes it."""
         self.user_handle = options["user"]["id"]
-        client_data = _client_data(ceremony, challenge or options["challenge"], origin)
-        flags = self._flags(user_verified, True) | AT
-        auth_data = self._auth_data(
-            rp_id or options["rp"]["id"], flags, self.counter or 0, attested=True
+        client_data = core.client_data(ceremony, challenge or options["challenge"], origin)
+        auth_data = core.authenticator_data(
+            rp_id or options["rp"]["id"],
+            self._flags(user_verified, True) | AT,
+            self.counter or 0,
+            (self.credential_id, self.cose_key()),
         )
-        attestation = cbor2.dumps({"fmt": "none", "attStmt": {}, "authData": auth_data})
-        return {
-            "id": self.id,
-            "rawId": self.id,
-            "type": "public-key",
-            "response": {
-                "clientDataJSON": b64url(client_data),
-                "attestationObject": b64url(attestation),
-                "transports": ["internal", "hybrid"],
-            },
-            "authenticatorAttachment": "platform",
-            "clientExtensionResults": {},
-        }
+        return core.registration(self.credential_id, client_data, auth_data)
 
     def assert_(
         self,
@@ -129,31 +105,13 @@ class Authenticator:
         if count is None and self.counter is not None:
             self.counter += 1
         sent_count = count if count is not None else (self.counter or 0)
-        client_data = _client_data(ceremony, challenge or options["challenge"], origin)
+        client_data = core.client_data(ceremony, challenge or options["challenge"], origin)
         flags = self._flags(user_verified, user_present)
-        auth_data = self._auth_data(rp_id or options["rpId"], flags, sent_count, attested=False)
-        signed = auth_data + hashlib.sha256(client_data).digest()
+        auth_data = core.authenticator_data(rp_id or options["rpId"], flags, sent_count)
         signer = ec.generate_private_key(ec.SECP256R1()) if forge_signature else self.key
-        signature = signer.sign(signed, ec.ECDSA(hashes.SHA256()))
-        return {
-            "id": self.id,
-            "rawId": self.id,
-            "type": "public-key",
-            "response": {
-                "clientDataJSON": b64url(client_data),
-                "authenticatorData": b64url(auth_data),
-                "signature": b64url(signature),
-                "userHandle": user_handle or self.user_handle,
-            },
-            "authenticatorAttachment": "platform",
-            "clientExtensionResults": {},
-        }
-
-
-def _client_data(ceremony: str, challenge: str, origin: str) -> bytes:
-    return json.dumps(
-        {"type": ceremony, "challenge": challenge, "origin": origin, "crossOrigin": False}
-    ).encode()
+        return core.assertion(
+            signer, self.credential_id, user_handle or self.user_handle, client_data, auth_data
+        )
 
 
 def register_passkey(client, owner, authenticator: Authenticator, name: str | None = None, **knobs):

@@ -118,14 +118,16 @@ class Answer:
 
 class DevelopmentServer:
     """``manage.py run`` in a copy of the checkout, on a free loopback port, as ``make run``
-    serves: its log (stderr) read back as the answers it gave, in order."""
+    serves (mail printed on stderr unless ``env`` sets ``MAIL_URL``): its terminal, stdout and
+    stderr, kept in ``log_path`` (by default a file of the copy's ``instance/``) and read back
+    as the answers it gave, in order."""
 
-    def __init__(self, checkout: Path, env: dict[str, str]) -> None:
+    def __init__(self, checkout: Path, env: dict[str, str], log_path: Path | None = None) -> None:
         self.checkout = checkout
-        self.env = env
+        self.env = {"MAIL_URL": "console:", **env}  # the Makefile's ``MAIL_URL ?= console:``
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = checkout / f"server-{self.port}.log"
+        self.log_path = log_path or checkout / "instance" / f"server-{self.port}.log"
         self._read = 0
         self.process: subprocess.Popen | None = None
 
