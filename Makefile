@@ -6,7 +6,7 @@ DEV := $(VENV)/.dev-installed
 # Where `make run` and `make serve` listen: make run PORT=5001, make serve HOST=0.0.0.0
 HOST ?= 127.0.0.1
 
-.PHONY: run serve test test-fast lint bench clean
+.PHONY: run serve serve-granian test test-fast lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,12 @@ serve: PORT ?= 8000
 serve: $(RUNTIME)
 	$(BIN)/python manage.py init-db
 	$(BIN)/gunicorn -c gunicorn.conf.py -b $(HOST):$(PORT) 'api:create_app()'
+
+# The same under granian, with api/granian_settings.py's settings.
+serve-granian: PORT ?= 8000
+serve-granian: $(RUNTIME)
+	$(BIN)/python manage.py init-db
+	$(BIN)/python -m api.granian_settings --bind $(HOST):$(PORT)
 
 lint: $(DEV)
 	$(BIN)/ruff check .

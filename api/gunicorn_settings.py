@@ -12,41 +12,22 @@ worker is made.
 
 from __future__ import annotations
 
-import glob
 import os
-import re
-import resource
 import shutil
 import sys
-import tempfile
 
-from flask import Flask
 from gunicorn import glogging
 
-from api.config import ConfigError, describe_instance, instance_app, load_config
+from api.config import describe_instance
+from api.serving import (
+    configured_app,
+    default_workers,
+    escape_log_value,
+    fresh_metrics_directory,
+    raise_open_files_limit,
+)
 
-
-def _cpu_count() -> int:
-    """CPUs this process may run on (a container's limit, not the host's count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS has no affinity call
-        return os.cpu_count() or 1
-
-
-def _configured_app() -> Flask:
-    """An app holding the configuration as the workers' will: defaults, instance file,
-    environment, all checked. A setting it cannot use ends the server here with one line and
-    exit 1 (``SystemExit`` passes gunicorn's handlers, which would print a traceback)."""
-    try:
-        app = instance_app()
-        load_config(app, None)
-    except ConfigError as exc:
-        sys.exit(f"error: {exc}")
-    return app
-
-
-_app = _configured_app()
+_app = configured_app()
 _config = _app.config
 
 # gevent workers: each connection is a greenlet, not a thread, so a client that trickles its
@@ -60,7 +41,7 @@ worker_connections = 1000
 # One process per CPU: every process counts failed attempts on the same rows of the database
 # (or in Redis), so the limits are exact whatever the number. WEB_CONCURRENCY (as on most
 # PaaS) or -w overrides.
-workers = int(os.environ.get("WEB_CONCURRENCY") or _cpu_count())
+workers = default_workers()
 # Each worker builds its own app and database pool after the fork; nothing is shared.
 preload_app = False
 
@@ -96,13 +77,6 @@ loglevel = "info"
 access_log_format = (
     '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms "%(a)s" xff="%({x-forwarded-for}i)s"'
 )
-
-_UNPRINTABLE = re.compile(r'[\x00-\x1f\x7f-\x9f"\\]')
-
-
-def escape_log_value(value: str) -> str:
-    """Escape what could forge or split a log line: controls (CR, LF, NEL...), quote, backslash."""
-    return _UNPRINTABLE.sub(lambda match: f"\\x{ord(match.group()):02x}", value)
 
 
 class EscapingLogger(glogging.Logger):
@@ -144,38 +118,14 @@ metrics_enabled = bool(_config["METRICS_ENABLED"])
 _made_metrics_directories: list[str] = []
 
 
-# Descriptors a worker needs beside its connections: database, log and metrics files, pipes.
-OTHER_OPEN_FILES = 1024
-
-
-def raise_open_files_limit(connections: int) -> int:
-    """Let each process hold ``connections`` sockets beside its files: raise the soft limit on
-    open files (often 1,024, which 1,000 connections would reach) as far as the hard one
-    allows, never lower it; return the limit now in force."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = connections + OTHER_OPEN_FILES
-    if hard != resource.RLIM_INFINITY:
-        wanted = min(wanted, hard)
-    if wanted > soft:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
-        return wanted
-    return soft
-
-
 def on_starting(server) -> None:
     """Give the workers to come room for their connections and one empty metrics directory."""
     raise_open_files_limit(worker_connections)
     if not metrics_enabled:
         return
-    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-    if directory:
-        os.makedirs(directory, exist_ok=True)
-        for stale in glob.glob(os.path.join(directory, "*.db")):
-            os.remove(stale)
-    else:
-        directory = tempfile.mkdtemp(prefix="tessera-metrics-")
-        _made_metrics_directories.append(directory)
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+    made = fresh_metrics_directory()
+    if made:
+        _made_metrics_directories.append(made)
 
 
 def child_exit(server, worker) -> None:

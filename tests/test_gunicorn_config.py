@@ -4,11 +4,8 @@
 from __future__ import annotations
 
 import os
-import resource
 import runpy
-import subprocess
 import sys
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -69,22 +66,6 @@ def test_a_setting_the_app_cannot_use_stops_gunicorn_before_any_worker(monkeypat
     assert stopped.value.code == f"error: {setting.refusal}"
 
 
-def test_gunicorn_with_a_bad_setting_exits_with_one_line(tmp_path):
-    environment = {**os.environ, "LOGIN_RATE_LIMIT": "lots", "TESSERA_INSTANCE_PATH": str(tmp_path)}
-    gunicorn = str(Path(sys.executable).parent / "gunicorn")
-    result = subprocess.run(
-        [gunicorn, "-c", "gunicorn.conf.py", "-b", "127.0.0.1:0", "api:create_app()"],
-        cwd=ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 1
-    assert result.stderr == 'error: LOGIN_RATE_LIMIT must be a rate such as "10 per minute"\n'
-    assert result.stdout == ""
-
-
 def test_workers_default_to_one_per_cpu_without_redis(monkeypatch):
     cpus = len(os.sched_getaffinity(0))
     config = gunicorn_config(monkeypatch)
@@ -133,39 +114,6 @@ def test_several_workers_without_redis_need_no_warning_at_start(monkeypatch, tmp
 def test_a_request_head_has_the_seconds_a_body_has_before_its_minimum_rate(monkeypatch):
     # The gevent worker closes a connection whose next request head is not whole by then.
     assert gunicorn_config(monkeypatch).keepalive == request_deadline.GRACE_SECONDS == 10
-
-
-@pytest.mark.parametrize(
-    ("soft", "hard", "raised"),
-    [
-        (1024, 4096, 2024),  # room for 1,000 connections and the files beside them
-        (1024, 1500, 1500),  # as far as the hard limit allows
-        (1024, resource.RLIM_INFINITY, 2024),
-        (65536, 65536, None),  # never lowered
-    ],
-)
-def test_the_open_files_limit_is_raised_for_every_connection(monkeypatch, soft, hard, raised):
-    hooks = settings()
-    limits = []
-    monkeypatch.setattr(resource, "getrlimit", lambda which: (soft, hard))
-    monkeypatch.setattr(resource, "setrlimit", lambda which, pair: limits.append(pair))
-    in_force = hooks["raise_open_files_limit"](1000)
-    assert limits == ([] if raised is None else [(raised, hard)])
-    assert in_force == (raised or soft)
-
-
-@pytest.mark.parametrize(
-    ("raw", "logged"),
-    [
-        ("/notes/1\r\n127.0.0.1 - forged", "/notes/1\\x0d\\x0a127.0.0.1 - forged"),
-        ('agent" injected="1', "agent\\x22 injected=\\x221"),
-        ("\x85next-line\x00", "\\x85next-line\\x00"),
-        ("plain/path", "plain/path"),
-    ],
-)
-def test_access_log_values_cannot_start_a_new_line_or_close_a_quote(raw, logged):
-    escape = settings()["escape_log_value"]
-    assert escape(raw) == logged
 
 
 @pytest.mark.parametrize(

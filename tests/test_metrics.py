@@ -215,25 +215,37 @@ def _served_by_each_worker(directory: Path) -> dict[int, float]:
     return counts
 
 
-@pytest.fixture
-def gunicorn_two_workers(tmp_path):
-    """gunicorn with 2 workers and metrics on, on a socket the test hands over; its port."""
+@pytest.fixture(params=["gunicorn", "granian"])
+def two_workers(request, tmp_path):
+    """A server with 2 workers and metrics on, its metrics directory holding a previous run's
+    file; the server, started."""
     metrics_directory = tmp_path / "metrics"
+    metrics_directory.mkdir()
+    (metrics_directory / "counter_99999.db").write_bytes(b"a previous run's")
     settings = {"METRICS_ENABLED": "true", "PROMETHEUS_MULTIPROC_DIR": str(metrics_directory)}
     deployment = Deployment(f"sqlite:///{tmp_path / 'shared.db'}", tmp_path, settings=settings)
     deployment.prepare()
-    server = Server(deployment, "metrics", workers=2)
+    server = Server(deployment, "metrics", workers=2, server=request.param)
     try:
         # Ready once it answers and both workers have made their metrics (a file each).
-        server.start(ready=lambda: len(list(metrics_directory.glob("counter_*.db"))) == 2)
-        yield server.port, metrics_directory
+        server.start(
+            ready=lambda: (
+                sorted(_workers_with_files(metrics_directory)) == sorted(server.pids()[1:])
+            )
+        )
+        yield server, metrics_directory
     finally:
         server.close()
 
 
+def _workers_with_files(directory: Path) -> list[int]:
+    return [int(path.stem.rpartition("_")[2]) for path in directory.glob("counter_*.db")]
+
+
 @pytest.mark.slow
-def test_under_gunicorn_a_scrape_adds_up_the_requests_of_both_workers(gunicorn_two_workers):
-    port, directory = gunicorn_two_workers
+def test_under_either_server_a_scrape_adds_up_the_requests_of_both_workers(two_workers):
+    server, directory = two_workers
+    port = server.port
 
     def scrape_over_http() -> dict:
         status, body = _get(port, "/metrics")
@@ -252,6 +264,6 @@ def test_under_gunicorn_a_scrape_adds_up_the_requests_of_both_workers(gunicorn_t
     assert after - before == sent
 
     served = _served_by_each_worker(directory)
-    assert len(served) == 2, served
+    assert sorted(served) == sorted(server.pids()[1:])  # the previous run's file went at start
     assert all(count > 0 for count in served.values()), served
     assert sum(served.values()) == after, served

@@ -1,5 +1,6 @@
-"""What a real gunicorn, as shipped, does with hostile clients: broken chunked bodies, bodies cut
-short, forged log lines, slow clients, and several workers without shared counters."""
+"""What a real server, as shipped (gunicorn with ``gunicorn.conf.py``, granian with
+``api/granian_settings.py``), does with hostile clients: broken chunked bodies, bodies cut short,
+forged log lines, slow clients, and several workers without shared counters."""
 
 from __future__ import annotations
 
@@ -10,19 +11,23 @@ import time
 import pytest
 from support.accounts import PASSWORD
 from support.loopback import call
-from support.servers import Server, deployment_for, servers
+from support.servers import SERVERS, Server, deployment_for, servers
 
 pytestmark = pytest.mark.slow
 # How long the slow clients keep the server's threads waiting.
 SLOW_CLIENTS_SECONDS = 3.0
+# What each server logs as it starts a worker.
+WORKER_STARTED = {"gunicorn": "Booting worker", "granian": "Spawning worker-"}
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """One server as shipped (SQLite, one worker process, threads) and alice's access token."""
-    with deployment_for("sqlite", tmp_path_factory.mktemp("boundary")) as deployment:
+@pytest.fixture(scope="module", params=SERVERS)
+def server(request, tmp_path_factory):
+    """One server as shipped (SQLite, one worker process) and alice's access token."""
+    with deployment_for(
+        "sqlite", tmp_path_factory.mktemp(f"boundary-{request.param}")
+    ) as deployment:
         deployment.prepare("alice", password=PASSWORD)
-        with servers(deployment, 1) as (running,):
+        with servers(deployment, 1, server=request.param) as (running,):
             login = call(
                 running.port, "POST", "/login", {"username": "alice", "password": PASSWORD}
             )
@@ -142,15 +147,16 @@ def test_slow_clients_do_not_stop_health_from_answering(server):
             client.join(timeout=5)
 
 
-def test_several_workers_without_redis_start_without_a_warning(tmp_path):
+@pytest.mark.parametrize("server_kind", SERVERS)
+def test_several_workers_without_redis_start_without_a_warning(tmp_path, server_kind):
     """The counters are in the database every worker shares: nothing to warn of."""
     with deployment_for("sqlite", tmp_path) as deployment:
         deployment.prepare(password=PASSWORD)
-        server = Server(deployment, "two-workers", workers=2)
+        server = Server(deployment, "two-workers", workers=2, server=server_kind)
         try:
             server.start()
             log = server.log()
         finally:
             server.close()
-    assert "Booting worker" in log
+    assert WORKER_STARTED[server_kind] in log
     assert "on its own" not in log and "REDIS_URL" not in log

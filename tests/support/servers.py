@@ -1,8 +1,12 @@
-"""Real gunicorn servers, for the tests that need several processes and for the benchmark.
+"""Real gunicorn and granian servers, for the tests that need several processes and for the
+benchmark, each launched as production launches it.
 
-Each server listens on a loopback socket that its caller opens and hands over (``fd://``), so
-no port can be taken between choosing and binding it, and a restarted server answers on the
-same port. Servers are stopped by PID, workers included, and never outlive their caller.
+A gunicorn server listens on a loopback socket that its caller opens and hands over
+(``fd://``). granian takes no socket: its workers each bind the port, with ``SO_REUSEPORT``, so
+the caller holds the port with a socket bound the same way that never listens (the kernel gives
+connections only to listening sockets). Either way no port can be taken between choosing and
+binding it, and a restarted server answers on the same port. Servers are stopped by PID,
+workers included, and never outlive their caller.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from .hashing import CHEAP_HASHING, CHEAP_HASHING_ENV
 from .loopback import Unanswered, call
 
 GUNICORN = str(Path(sys.executable).parent / "gunicorn")
+SERVERS = ("gunicorn", "granian")
 START_TIMEOUT = 45.0  # returns as soon as ready; a loaded machine may take long
 STOP_TIMEOUT = 10.0
 
@@ -57,6 +62,33 @@ def gunicorn_command(
     return [*command, f"{factory}(instance_path={str(instance_path)!r})"]
 
 
+def granian_command(
+    port: int,
+    workers: int | None = 1,
+    factory: str = "api:create_app",
+    options: Sequence[str] = (),
+) -> list[str]:
+    """The command that serves ``factory`` on loopback ``port`` with ``api/granian_settings.py``,
+    as production does; the factory gets the instance folder ``TESSERA_INSTANCE_PATH`` names.
+
+    As for gunicorn, the command line sets only the port, the workers (None: as the settings
+    decide), a short graceful timeout and any ``options``.
+    """
+    command = [sys.executable, "-m", "api.granian_settings", "--bind", f"127.0.0.1:{port}"]
+    if workers is not None:
+        command += ["--workers", str(workers)]
+    return [*command, "--graceful-timeout", "5", "--app", factory, *options]
+
+
+def reserved_port() -> socket.socket:
+    """A loopback port held for granian's workers: bound as they bind it, never listening."""
+    holder = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    holder.bind(("127.0.0.1", 0))
+    return holder
+
+
 @dataclass
 class Deployment:
     """What the servers of one test share: a database, a Redis key prefix, the keys."""
@@ -80,7 +112,7 @@ class Deployment:
         env.update(self.settings)
         env["SECRET_KEY"] = self.secret_key
         env["DATABASE_URL"] = self.database_url
-        # One process unless the caller says otherwise ("": as gunicorn.conf.py chooses).
+        # One process unless the caller says otherwise ("": as the server's settings choose).
         env["WEB_CONCURRENCY"] = self.settings.get("WEB_CONCURRENCY", "1")
         if not env["WEB_CONCURRENCY"]:
             del env["WEB_CONCURRENCY"]
@@ -117,13 +149,14 @@ class Deployment:
 
 
 class Server:
-    """One gunicorn master and its workers, serving the app on a loopback socket.
+    """One server's main process and its workers, serving the app on a loopback port.
 
-    ``factory`` names the app factory gunicorn calls with the instance path: Tessera's own,
-    unless the caller serves a variant of it (the benchmark adds a bare route). Its standard
-    error (gunicorn's log, the app's and the audit lines) goes to ``log_path``; its standard
-    output (the access log) too, unless ``separate_stdout`` keeps it apart in ``stdout_path``.
-    As a context manager it is started on entry and stopped on exit.
+    ``server`` is ``"gunicorn"`` (``gunicorn.conf.py``) or ``"granian"``
+    (``api/granian_settings.py``). ``factory`` names the app factory the server calls with the
+    instance path: Tessera's own, unless the caller serves a variant of it (the benchmark adds
+    a bare route). Its standard error (the server's log, the app's and the audit lines) goes to
+    ``log_path``; its standard output (the access log) too, unless ``separate_stdout`` keeps it
+    apart in ``stdout_path``. As a context manager it is started on entry and stopped on exit.
     """
 
     def __init__(
@@ -134,13 +167,20 @@ class Server:
         factory: str = "api:create_app",
         options: Sequence[str] = (),
         separate_stdout: bool = False,
+        server: str = "gunicorn",
     ) -> None:
+        if server not in SERVERS:
+            raise ValueError(f"server must be one of {SERVERS}, not {server!r}")
         self.deployment = deployment
         self.name = name
         self.workers = workers
         self.factory = factory
         self.options = tuple(options)
-        self.listener = socket.create_server(("127.0.0.1", 0), backlog=128)
+        self.kind = server
+        if server == "gunicorn":
+            self.listener = socket.create_server(("127.0.0.1", 0), backlog=128)
+        else:
+            self.listener = reserved_port()
         self.port = self.listener.getsockname()[1]
         self.log_path = deployment.instance_path / f"{name}.log"
         self.stdout_path = deployment.instance_path / f"{name}.out" if separate_stdout else None
@@ -165,17 +205,24 @@ class Server:
     def launch(self) -> None:
         """Start the server's processes without waiting for them."""
         instance = self.deployment.instance_path / "instance"
-        command = gunicorn_command(
-            self.listener, instance, self.workers, self.factory, self.options
-        )
+        environment = self.deployment.environment()
+        if self.kind == "gunicorn":
+            command = gunicorn_command(
+                self.listener, instance, self.workers, self.factory, self.options
+            )
+            inherited: tuple[int, ...] = (self.listener.fileno(),)
+        else:
+            command = granian_command(self.port, self.workers, self.factory, self.options)
+            environment["TESSERA_INSTANCE_PATH"] = str(instance)
+            inherited = ()
         with ExitStack() as files:
             log = files.enter_context(open(self.log_path, "ab"))
             stdout = files.enter_context(open(self.stdout_path, "ab")) if self.stdout_path else log
             self.process = subprocess.Popen(
                 command,
                 cwd=ROOT,
-                env=self.deployment.environment(),
-                pass_fds=(self.listener.fileno(),),
+                env=environment,
+                pass_fds=inherited,
                 stdout=stdout,
                 stderr=log,
             )
@@ -212,7 +259,7 @@ class Server:
             self.listener.close()
 
     def pids(self) -> list[int]:
-        """The master's PID and its workers' PIDs."""
+        """The main process's PID and its workers' PIDs."""
         if self.process is None or self.process.poll() is not None:
             return []
         master = self.process.pid
@@ -276,20 +323,25 @@ def servers(
     factory: str = "api:create_app",
     options: Sequence[str] = (),
     name: str = "server",
+    server: str = "gunicorn",
 ) -> Iterator[list[Server]]:
-    """Start ``count`` servers on one deployment; stop them all afterwards, whatever happens."""
-    started = [Server(deployment, f"{name}{i}", workers, factory, options) for i in range(count)]
+    """Start ``count`` servers (gunicorn or granian) on one deployment; stop them all
+    afterwards, whatever happens."""
+    started = [
+        Server(deployment, f"{name}{i}", workers, factory, options, server=server)
+        for i in range(count)
+    ]
     try:
-        for server in started:
-            server.launch()
-        for server in started:
-            server.wait_until_ready()
+        for each in started:
+            each.launch()
+        for each in started:
+            each.wait_until_ready()
         yield started
     finally:
-        leftovers = [server.signal_stop() for server in started]
-        for server, workers in zip(started, leftovers, strict=True):
-            server.wait_stopped(workers)
-            server.listener.close()
+        leftovers = [each.signal_stop() for each in started]
+        for each, workers in zip(started, leftovers, strict=True):
+            each.wait_stopped(workers)
+            each.listener.close()
 
 
 @contextmanager
