@@ -35,6 +35,39 @@ _TABLE = AttemptCounter.__table__
 _INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
+def _counting(insert) -> sa.Executable:
+    """The upsert: a new window when there is none or it ended, else ``by`` more.
+
+    Made once, with its values bound at each execution: building it for every attempt cost
+    more than sending it."""
+    amount, now = sa.bindparam("by"), sa.bindparam("now")
+    ended = _TABLE.c.expires_at <= now
+    statement = insert(_TABLE).values(
+        key=sa.bindparam("counter"), expires_at=sa.bindparam("window_end"), count=amount
+    )
+    renewed = statement.excluded.expires_at
+    return statement.on_conflict_do_update(
+        index_elements=[_TABLE.c.key],
+        set_={
+            "count": sa.case((ended, amount), else_=_TABLE.c.count + amount),
+            "expires_at": sa.case((ended, renewed), else_=_TABLE.c.expires_at),
+        },
+    ).returning(_TABLE.c.count)
+
+
+# Take ``by`` off a window still running that holds as many; else change nothing.
+_GIVING_BACK = (
+    sa.update(_TABLE)
+    .where(
+        _TABLE.c.key == sa.bindparam("counter"),
+        _TABLE.c.expires_at > sa.bindparam("now"),
+        _TABLE.c.count >= sa.bindparam("by"),
+    )
+    .values(count=_TABLE.c.count - sa.bindparam("by"))
+    .returning(_TABLE.c.count)
+)
+
+
 class AttemptStore(Storage):
     """Fixed-window counters in ``attempt_counters``, on ``engine``."""
 
@@ -45,7 +78,7 @@ class AttemptStore(Storage):
     ) -> None:
         super().__init__(uri, wrap_exceptions=wrap_exceptions)
         self.engine = engine
-        self._insert = _INSERTS[engine.dialect.name]
+        self._counting = _counting(_INSERTS[engine.dialect.name])
         self._prune_after = time.time() + PRUNE_EVERY
 
     @property
@@ -57,35 +90,19 @@ class AttemptStore(Storage):
         now = time.time()
         if amount < 0:
             return self._give_back(key, -amount, now)
+        values = {"counter": key, "by": amount, "now": now, "window_end": now + expiry}
         with self._connection() as connection:
-            count = connection.execute(self._counting(key, expiry, amount, now)).scalar_one()
+            count = connection.execute(self._counting, values).scalar_one()
             if now >= self._prune_after:
                 self._prune_after = now + PRUNE_EVERY
                 connection.execute(sa.delete(_TABLE).where(_TABLE.c.expires_at <= now))
         return count
 
-    def _counting(self, key: str, expiry: int, amount: int, now: float) -> sa.Executable:
-        """The upsert: a new window when there is none or it ended, else one more."""
-        ended = _TABLE.c.expires_at <= now
-        statement = self._insert(_TABLE).values(key=key, expires_at=now + expiry, count=amount)
-        return statement.on_conflict_do_update(
-            index_elements=[_TABLE.c.key],
-            set_={
-                "count": sa.case((ended, amount), else_=_TABLE.c.count + amount),
-                "expires_at": sa.case((ended, now + expiry), else_=_TABLE.c.expires_at),
-            },
-        ).returning(_TABLE.c.count)
-
     def _give_back(self, key: str, amount: int, now: float) -> int:
         """Take ``amount`` off a window still running that holds as many; else change nothing."""
-        statement = (
-            sa.update(_TABLE)
-            .where(_TABLE.c.key == key, _TABLE.c.expires_at > now, _TABLE.c.count >= amount)
-            .values(count=_TABLE.c.count - amount)
-            .returning(_TABLE.c.count)
-        )
+        values = {"counter": key, "by": amount, "now": now}
         with self._connection() as connection:
-            return connection.execute(statement).scalar_one_or_none() or 0
+            return connection.execute(_GIVING_BACK, values).scalar_one_or_none() or 0
 
     def get(self, key: str) -> int:
         """Return the key's count in its running window (0 when none runs)."""
