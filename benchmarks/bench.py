@@ -29,7 +29,12 @@ import benchmarks  # noqa: E402
 from api.database import db  # noqa: E402
 from benchmarks import peer  # noqa: E402
 from benchmarks.app import build_app, plain_flask_app  # noqa: E402
-from benchmarks.in_process import QueryCounter, in_process_cases, measure  # noqa: E402
+from benchmarks.in_process import (  # noqa: E402
+    QueryCounter,
+    in_process_cases,
+    measure,
+    measure_beside_slow_mail,
+)
 from benchmarks.over_http import (  # noqa: E402
     measure_http,
     measure_matrix,
@@ -208,6 +213,7 @@ def run_in_process(args, secret_key, urls, main_fixture, large_fixture) -> tuple
         case.run_once()
     queries = {c.name: counter.during(c) for c in cases if c.app is not None}
     samples = measure(cases, args.rounds, args.scale, args.seed)
+    samples["forgot_slow_mail"] = measure_beside_slow_mail(main_fixture)
     summary = summarise(samples, queries)
     targets = check_targets(summary, main_fixture.unavailable, counter.transactions)
     print_table(f"in process ({args.rounds} rounds, interleaved; per request)", summary)

@@ -12,7 +12,7 @@ import random
 import statistics
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,8 +42,7 @@ MAIL_SERVER = "mail_server"
 
 @dataclass
 class Case:
-    """One kind of request, and how to prepare and check it; ``during`` makes what the case
-    needs running while the rounds run (not during the warm-up or the statement count)."""
+    """One kind of request, and how to prepare and check it."""
 
     name: str
     app: Flask | None
@@ -52,7 +51,6 @@ class Case:
     after: Callable[[bytes], None] | None = None
     batch: int = 10
     every: int = 1
-    during: Callable[[], AbstractContextManager] | None = None
 
     def run_once(self) -> float:
         """Make one request (or call); return its duration in seconds."""
@@ -231,12 +229,11 @@ def slow_mail_server(fixture: Fixture) -> Iterator[SlowMailbox]:
 
 
 def forgot_cases(fixture: Fixture) -> list[Case]:
-    """``POST /password/forgot`` for a verified address and for one no account has; the known
-    one's mails go to a slow mail server, which the request must not wait for."""
+    """``POST /password/forgot`` for a verified address and for one no account has."""
     known = environ("/password/forgot", body={"email": fixture.verified_address})
     unknown = environ("/password/forgot", body={"email": "nobody@example.test"})
     return [
-        Case("forgot_known", fixture.app, known, 202, during=lambda: slow_mail_server(fixture)),
+        Case("forgot_known", fixture.app, known, 202),
         Case("forgot_unknown", fixture.app, unknown, 202),
     ]
 
@@ -336,25 +333,30 @@ def measure(cases: list[Case], rounds: int, scale: float, seed_value: int) -> di
 
     In a round each case makes a small batch of requests and keeps their median, so a burst
     of load from elsewhere on the machine spoils one round of a few cases, not a whole case.
-    Slow cases (a password hash each) take part in every ``every``-th round only. What the
-    cases need running meanwhile (``Case.during``) runs from the first round to the last.
+    Slow cases (a password hash each) take part in every ``every``-th round only.
     """
     samples: dict[str, list[float]] = {case.name: [] for case in cases}
     shuffle = random.Random(seed_value).shuffle
-    with ExitStack() as running:
-        for case in cases:
-            if case.during is not None:
-                running.enter_context(case.during())
-        for number in range(rounds):
-            order = [case for case in cases if number % case.every == 0]
-            shuffle(order)
-            gc.collect()
-            gc.disable()
-            try:
-                for case in order:
-                    count = max(1, round(case.batch * scale))
-                    times = [case.run_once() for _ in range(count)]
-                    samples[case.name].append(statistics.median(times))
-            finally:
-                gc.enable()
+    for number in range(rounds):
+        order = [case for case in cases if number % case.every == 0]
+        shuffle(order)
+        gc.collect()
+        gc.disable()
+        try:
+            for case in order:
+                count = max(1, round(case.batch * scale))
+                times = [case.run_once() for _ in range(count)]
+                samples[case.name].append(statistics.median(times))
+        finally:
+            gc.enable()
     return samples
+
+
+def measure_beside_slow_mail(fixture: Fixture, requests: int = 30) -> list[float]:
+    """``POST /password/forgot`` for the verified address while the app's sender thread
+    delivers each mail to a server that takes ``MAIL_SERVER_DELAY`` over it: each request's
+    duration. A phase of its own, after the rounds: the sender's and the server's threads
+    would otherwise take the interpreter's lock from the cases measured beside them."""
+    case = forgot_cases(fixture)[0]
+    with slow_mail_server(fixture):
+        return [case.run_once() for _ in range(requests)]
