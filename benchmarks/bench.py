@@ -31,6 +31,7 @@ from benchmarks import peer  # noqa: E402
 from benchmarks.app import build_app, plain_flask_app  # noqa: E402
 from benchmarks.in_process import (  # noqa: E402
     QueryCounter,
+    argon2_calls,
     in_process_cases,
     measure,
     measure_beside_slow_mail,
@@ -212,9 +213,12 @@ def run_in_process(args, secret_key, urls, main_fixture, large_fixture) -> tuple
     for case in cases:  # warm up, and reach the steady state (last_used_at just written)
         case.run_once()
     queries = {c.name: counter.during(c) for c in cases if c.app is not None}
+    signup = next(c for c in cases if c.name == "signup_open")
+    argon2 = {"signup_open": argon2_calls(signup)}
     samples = measure(cases, args.rounds, args.scale, args.seed)
     samples["forgot_slow_mail"] = measure_beside_slow_mail(main_fixture)
     summary = summarise(samples, queries)
+    summary["signup_open"]["argon2"] = argon2["signup_open"]
     targets = check_targets(summary, main_fixture.unavailable, counter.transactions)
     print_table(f"in process ({args.rounds} rounds, interleaved; per request)", summary)
     print_targets(targets)

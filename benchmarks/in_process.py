@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import gc
 import io
 import itertools
@@ -360,3 +361,26 @@ def measure_beside_slow_mail(fixture: Fixture, requests: int = 30) -> list[float
     case = forgot_cases(fixture)[0]
     with slow_mail_server(fixture):
         return [case.run_once() for _ in range(requests)]
+
+
+def argon2_calls(case: Case) -> dict[str, int]:
+    """Run ``case`` once; return how many Argon2 hashes and verifications the app made."""
+    calls: collections.Counter[str] = collections.Counter()
+    hashing = passwords.PasswordHashing
+    originals = {name: getattr(hashing, name) for name in ("hash", "verify")}
+
+    def counted(name: str) -> Callable[..., Any]:
+        def call(self, *args: Any) -> Any:
+            calls[name] += 1
+            return originals[name](self, *args)
+
+        return call
+
+    try:
+        for name in originals:
+            setattr(hashing, name, counted(name))
+        case.run_once()
+    finally:
+        for name, original in originals.items():
+            setattr(hashing, name, original)
+    return {"hash": calls["hash"], "verify": calls["verify"]}

@@ -187,8 +187,9 @@ def _mail_targets(
         known_ms < delay_ms and delivered,
         "" if delivered else unavailable[MAIL_SERVER],
     )
-    signup = summary["signup_open"]["median_us"] / summary["password_hash"]["median_us"]
-    add("signup_open <= 1.2x one password hash (one Argon2 hash)", signup, 1.2, signup <= 1.2)
+    # A sign-up hashes its password once and verifies nothing (counted on one request).
+    argon2 = sum(summary["signup_open"]["argon2"].values())
+    add("signup_open makes one Argon2 hash at most", argon2, 1, argon2 <= 1)
 
 
 def print_table(title: str, summary: dict[str, dict]) -> None:
