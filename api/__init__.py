@@ -15,7 +15,6 @@ from api.credentials import (
     failed_attempts,
     jti_replay,
     mail_throttle,
-    mail_tokens,
     passwords,
     secret_box,
     signed_tokens,
@@ -71,7 +70,6 @@ def register_extensions(app: Flask) -> None:
     security.init_app(app)
     failed_attempts.init_app(app)
     mail_throttle.init_app(app)  # after failed_attempts: it counts in the same store
-    mail_tokens.init_app(app)
     mail_delivery.init_app(app)
     jti_replay.init_app(app)
 

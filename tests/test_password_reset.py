@@ -191,3 +191,24 @@ def test_a_mailed_token_is_never_in_the_audit_log(client, alice_verified, mailbo
     token = mailbox.wait_for().token
     _reset(client, token)
     assert token not in caplog.text
+
+
+def test_a_session_s_tokens_are_no_reset_token(client, make_user, login):
+    make_user("alice")
+    session = login("alice")
+    for token in (session.access_token, session.refresh_token):
+        refused = _reset(client, token)
+        assert refused.status_code == 400
+        assert refused.get_json()["detail"] == "wrong token type"
+
+
+def test_a_reset_token_opens_no_resource_and_refreshes_nothing(client, alice_verified, mailbox):
+    assert _forgot(client, "alice@example.test").status_code == 202
+    token = mailbox.wait_for().token
+    as_bearer = client.get("/me", headers={"Authorization": f"Bearer {token}"})
+    assert as_bearer.status_code == 401
+    assert as_bearer.get_json()["detail"] == "wrong token type"
+    as_refresh = client.post("/refresh", json={"refresh_token": token})
+    assert as_refresh.status_code == 401
+    assert as_refresh.get_json()["detail"] == "wrong token type"
+    assert _reset(client, token).status_code == 204  # still good where it belongs

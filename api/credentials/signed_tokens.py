@@ -6,9 +6,11 @@ A token reads ``<kind>.<key id>.<itsdangerous URL-safe timed token>``:
   ``mfa`` (the challenge of a login's second step, accepted only by ``POST /login/mfa``),
   ``dt`` (a device that logged in before, sent back only in a ``POST /login`` body, where it
   counts the attempt apart from strangers') or ``pks`` (a passkey ceremony's ``state``: its
-  purpose, its user and its challenge, accepted only by that ceremony's endpoint). Each kind
-  is also signed with its own salt, so changing the prefix breaks the signature. The mail
-  tokens (``credentials.mail_tokens``) share this shape and these keys.
+  purpose, its user and its challenge, accepted only by that ceremony's endpoint), or one of
+  the mail tokens a mail carries, each accepted only by its endpoint: ``sv`` (a sign-up's
+  address), ``ev`` (an address set or changed), ``iv`` (an invitation), ``pr`` (a password
+  reset) and ``sa`` (securing an account from a notice). Each kind is also signed with its own
+  salt, so changing the prefix breaks the signature.
 - ``key id`` names the signing key, so a check costs one HMAC however many fallback keys
   there are, and a token naming an unknown key is refused without any.
 - the payload holds opaque ids only: the user, the login session and, for refresh tokens,
@@ -16,8 +18,9 @@ A token reads ``<kind>.<key id>.<itsdangerous URL-safe timed token>``:
   the row's random ``nonce`` and its expiry (each PAT has a lifetime of its own, so the expiry
   is signed in); for an ``mfa`` token, the user, the challenge's row and, when the first step
   came with a valid device token, that device's id (the second step counts on its counter);
-  for a device token, the user and a random id of its own, stored nowhere. It is signed, not
-  encrypted.
+  for a device token, the user and a random id of its own, stored nowhere; for a mail token,
+  the random id of the ticket row it stands for (``models.MailTicket``), which makes it
+  single-use, and nothing else: no address, no user. It is signed, not encrypted.
 
 Every claim is checked for its type and range here, before anything is looked up: an id is an
 ``int`` (never a bool) from 1 to ``MAX_ID``, a random id is what ``secrets.token_urlsafe``
@@ -58,6 +61,12 @@ PERSONAL = "tsr_pat"
 MFA = "mfa"
 DEVICE = "dt"
 PASSKEY_STATE = "pks"
+SIGNUP = "sv"
+VERIFY_EMAIL = "ev"
+INVITE = "iv"
+RESET = "pr"
+SECURE = "sa"
+MAIL_KINDS = (SIGNUP, VERIFY_EMAIL, INVITE, RESET, SECURE)
 SALTS = {
     ACCESS: "tessera.access-token",
     REFRESH: "tessera.refresh-token",
@@ -65,7 +74,14 @@ SALTS = {
     MFA: "tessera.mfa-token",
     DEVICE: "tessera.device-token",
     PASSKEY_STATE: "tessera.passkey-state",
+    SIGNUP: "tessera.mail.signup",
+    VERIFY_EMAIL: "tessera.mail.verify-email",
+    INVITE: "tessera.mail.invitation",
+    RESET: "tessera.mail.password-reset",
+    SECURE: "tessera.mail.secure-account",
 }
+# How long a notice's securing link works, as the contract says.
+SECURE_MAX_AGE = 7 * 24 * 3600
 # The kinds a client may send as ``Authorization: Bearer``: never an ``mfa`` token.
 BEARER_KINDS = frozenset({ACCESS, PERSONAL})
 PERSONAL_TOKEN_PATTERN = re.compile(
@@ -136,6 +152,13 @@ class PasskeyStateClaims:
     challenge: str  # base64url of the random bytes the authenticator signs over
 
 
+@dataclass(frozen=True, slots=True)
+class MailClaims:
+    """What a verified mail token says: the ticket row it stands for."""
+
+    ticket_id: str
+
+
 def new_device_claims(user_id: int) -> DeviceClaims:
     """Return the claims of a new device token for ``user_id``, with a random id."""
     return DeviceClaims(user_id, secrets.token_urlsafe(NONCE_BYTES))
@@ -153,6 +176,9 @@ def key_id(secret: str | bytes) -> str:
     return hashlib.sha256(b"tessera.key-id:" + secret).hexdigest()[:8]
 
 
+AnyClaims = Claims | PersonalClaims | MfaClaims | DeviceClaims | PasskeyStateClaims | MailClaims
+
+
 class TokenCodec:
     """Issue and verify tokens with the newest key; verify with any key it holds."""
 
@@ -165,6 +191,7 @@ class TokenCodec:
         mfa_max_age: int = 300,
         device_max_age: int = 90 * 24 * 3600,
         passkey_state_max_age: int = 300,
+        mail_max_age: dict[str, int] | None = None,
     ) -> None:
         if not keys:
             raise ValueError("no signing key")
@@ -176,6 +203,9 @@ class TokenCodec:
             MFA: mfa_max_age,
             DEVICE: device_max_age,
             PASSKEY_STATE: passkey_state_max_age,
+            **dict.fromkeys(MAIL_KINDS, 24 * 3600),
+            SECURE: SECURE_MAX_AGE,
+            **(mail_max_age or {}),
         }
         self._serializers: dict[tuple[str, str], URLSafeTimedSerializer] = {}
         # Each serializer's signer, made once: ``loads`` would make a new one on every call.
@@ -190,7 +220,7 @@ class TokenCodec:
     def issue(
         self,
         kind: str,
-        claims: Claims | PersonalClaims | MfaClaims | DeviceClaims | PasskeyStateClaims,
+        claims: AnyClaims,
     ) -> str:
         """Sign ``claims`` as a token of ``kind`` with the newest key."""
         payload: dict[str, Any]
@@ -209,6 +239,8 @@ class TokenCodec:
             payload = {"uid": claims.user_id, "did": claims.device_id}
         elif isinstance(claims, PasskeyStateClaims):
             payload = {"p": claims.purpose, "uid": claims.user_id, "ch": claims.challenge}
+        elif isinstance(claims, MailClaims):
+            payload = {"tid": claims.ticket_id}
         else:
             payload = {"uid": claims.user_id, "sid": claims.session_id}
         if kind == REFRESH:
@@ -216,15 +248,13 @@ class TokenCodec:
         signed = self._serializers[(self.signing_key_id, kind)].dumps(payload)
         return f"{kind}.{self.signing_key_id}.{signed}"
 
-    def verify(
-        self, kind: str | Collection[str], token: str
-    ) -> Claims | PersonalClaims | MfaClaims | DeviceClaims | PasskeyStateClaims:
+    def verify(self, kind: str | Collection[str], token: str) -> AnyClaims:
         """Check form, signature, expiry and kind, in that order; raise ``TokenError``.
 
         ``kind`` is the kind expected, or a collection of the kinds accepted.
         """
         kinds = {kind} if isinstance(kind, str) else kind
-        if _TOKEN_FORM.fullmatch(token) is None:
+        if not isinstance(token, str) or _TOKEN_FORM.fullmatch(token) is None:
             raise TokenError("malformed token")
         parts = token.split(".", 2)
         if len(parts) != 3:
@@ -255,6 +285,8 @@ class TokenCodec:
             return _device_claims(payload)
         if token_kind == PASSKEY_STATE:
             return _passkey_state_claims(payload)
+        if token_kind in MAIL_KINDS:
+            return _mail_claims(payload)
         return _claims(token_kind, payload)
 
 
@@ -277,6 +309,13 @@ def _claims(kind: str, payload: Any) -> Claims:
     ):
         raise TokenError("malformed token")
     return Claims(user_id, session_id, generation)
+
+
+def _mail_claims(payload: Any) -> MailClaims:
+    ticket_id = payload.get("tid") if isinstance(payload, dict) else None
+    if not _is_random_id(ticket_id):
+        raise TokenError("malformed token")
+    return MailClaims(ticket_id)
 
 
 def _personal_claims(payload: Any) -> PersonalClaims:
@@ -367,6 +406,10 @@ def init_app(app: Flask) -> None:
         int(app.config["MFA_TOKEN_MAX_AGE"]),
         int(app.config["DEVICE_TOKEN_MAX_AGE"]),
         passkey_state_max_age=int(app.config["WEBAUTHN_TIMEOUT"]),
+        mail_max_age={
+            **dict.fromkeys((SIGNUP, VERIFY_EMAIL, INVITE), int(app.config["EMAIL_TOKEN_MAX_AGE"])),
+            RESET: int(app.config["PASSWORD_RESET_MAX_AGE"]),
+        },
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from api.audit_writer import audit
-from api.credentials import mail_tokens
+from api.credentials import signed_tokens
 from api.database import db
 from api.origin import Origin
 from api.services import mail_tickets
@@ -13,7 +13,7 @@ from api.services.sessions import revoke_sessions
 
 def secure_account(token: str, *, origin: Origin) -> None:
     """End every session and personal access token of the user a securing token names."""
-    ticket = mail_tickets.open_ticket(mail_tokens.SECURE, token)
+    ticket = mail_tickets.open_ticket(signed_tokens.SECURE, token)
     user_id = ticket.user_id
     mail_tickets.spend(ticket)
     sessions_ended = revoke_sessions(user_id)

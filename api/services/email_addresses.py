@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from api.credentials import addresses, mail_tokens
+from api.credentials import addresses, signed_tokens
 from api.database import db
 from api.errors import Conflict, Invalid
 from api.models import User
@@ -49,5 +49,5 @@ def set_address(user: User, email: str | None) -> None:
 
 def mail_verification(user_id: int, address: str) -> None:
     """Mail ``address`` a link that proves it for ``user_id``'s account."""
-    token = mail_tickets.issue(mail_tokens.VERIFY_EMAIL, user_id=user_id, email=address)
+    token = mail_tickets.issue(signed_tokens.VERIFY_EMAIL, user_id=user_id, email=address)
     mail_messages.mail_address_verification(address, token)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from sqlalchemy.exc import IntegrityError
 
 from api.audit_writer import audit
-from api.credentials import addresses, mail_throttle, mail_tokens
+from api.credentials import addresses, mail_throttle, signed_tokens
 from api.database import db
 from api.errors import Conflict
 from api.models import User
@@ -37,7 +37,7 @@ def request_change(user_id: int, email: str, *, origin: Origin) -> None:
 
 def verify_address(token: str, *, origin: Origin) -> None:
     """Make the address a verification token names the account's, verified."""
-    ticket = mail_tickets.open_ticket(mail_tokens.VERIFY_EMAIL, token)
+    ticket = mail_tickets.open_ticket(signed_tokens.VERIFY_EMAIL, token)
     user_id, address = ticket.user_id, ticket.email
     mail_tickets.spend(ticket)
     user = db.session.get(User, user_id)

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from api.audit_writer import audit
-from api.credentials import addresses, mail_throttle, mail_tokens
+from api.credentials import addresses, mail_throttle, signed_tokens
 from api.database import db
 from api.errors import Conflict
 from api.origin import Origin
@@ -18,7 +18,7 @@ def invite(email: str, is_admin: bool = False, *, origin: Origin) -> None:
     mail_throttle.count_mail_request(origin, addresses.address_key(address))
     if email_addresses.owner_of(address) is not None:
         raise Conflict(email_addresses.TAKEN)
-    token = mail_tickets.issue(mail_tokens.INVITE, email=address, is_admin=is_admin)
+    token = mail_tickets.issue(signed_tokens.INVITE, email=address, is_admin=is_admin)
     mail_messages.mail_invitation(address, token)
     audit("user_invited", origin=origin, is_admin=is_admin)
     db.session.commit()

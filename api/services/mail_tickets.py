@@ -9,12 +9,12 @@ two requests with one token never both succeed.
 from __future__ import annotations
 
 import hashlib
+import secrets
 from datetime import timedelta
 
 from sqlalchemy import update
 
-from api.credentials import mail_tokens
-from api.credentials.signed_tokens import TokenError
+from api.credentials import signed_tokens
 from api.database import db
 from api.errors import ServiceError
 from api.models import MailTicket, utcnow
@@ -34,32 +34,37 @@ def password_fingerprint(password_hash: str) -> str:
     return hashlib.sha256(b"tessera.reset:" + password_hash.encode()).hexdigest()
 
 
+def new_ticket_id() -> str:
+    """Return a random id for a ticket row, which its token names."""
+    return secrets.token_urlsafe(24)
+
+
 def issue(kind: str, **columns) -> str:
-    """Add a ticket of ``kind`` (a ``mail_tokens`` kind) with ``columns``; return its token."""
-    codec = mail_tokens.codec()
-    ticket_id = mail_tokens.new_ticket_id()
+    """Add a ticket of ``kind`` (one of ``signed_tokens.MAIL_KINDS``) with ``columns``; return
+    its token."""
+    codec = signed_tokens.codec()
+    ticket_id = new_ticket_id()
     lifetime = timedelta(seconds=codec.max_age[kind])
     db.session.add(
         MailTicket(id=ticket_id, purpose=kind, expires_at=utcnow() + lifetime, **columns)
     )
-    return codec.issue(kind, ticket_id)
+    return codec.issue(kind, signed_tokens.MailClaims(ticket_id))
 
 
 def issue_decoy(kind: str) -> None:
     """Add a ticket of ``kind`` that is spent already, and sign its token only to drop it:
     the work ``issue`` does, for a request whose answer must not tell that it mailed no one."""
-    codec = mail_tokens.codec()
-    ticket_id = mail_tokens.new_ticket_id()
+    ticket_id = new_ticket_id()
     now = utcnow()
     db.session.add(MailTicket(id=ticket_id, purpose=kind, expires_at=now, spent_at=now))
-    codec.issue(kind, ticket_id)
+    signed_tokens.codec().issue(kind, signed_tokens.MailClaims(ticket_id))
 
 
 def open_ticket(kind: str, token: str) -> MailTicket:
     """Return the live ticket a token of ``kind`` stands for; raise BadMailToken if none."""
     try:
-        ticket_id = mail_tokens.codec().verify(kind, token)
-    except TokenError as refused:
+        ticket_id = signed_tokens.codec().verify(kind, token).ticket_id
+    except signed_tokens.TokenError as refused:
         raise BadMailToken(refused.reason) from None
     ticket = db.session.get(MailTicket, ticket_id)
     if ticket is None or ticket.purpose != kind:

@@ -7,7 +7,7 @@ committed. An account without a verified address gets none.
 
 from __future__ import annotations
 
-from api.credentials import mail_tokens
+from api.credentials import signed_tokens
 from api.database import db
 from api.models import User
 from api.origin import Origin
@@ -28,5 +28,5 @@ def notify(user_id: int, kind: str, origin: Origin | None = None) -> None:
 
 def notify_address(user_id: int, address: str, kind: str) -> None:
     """Mail ``address`` the notice ``kind`` for ``user_id``'s account, with a securing link."""
-    token = mail_tickets.issue(mail_tokens.SECURE, user_id=user_id)
+    token = mail_tickets.issue(signed_tokens.SECURE, user_id=user_id)
     mail_messages.mail_notice(address, kind, token)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from api.audit_writer import audit
-from api.credentials import addresses, mail_throttle, mail_tokens, passwords
+from api.credentials import addresses, mail_throttle, passwords, signed_tokens
 from api.database import db
 from api.models import User
 from api.origin import Origin
@@ -38,13 +38,13 @@ def request_reset(email: str, *, origin: Origin) -> None:
     if user is None:
         # The same work as the known path's (a ticket, a mail row, a body encrypted), mailed
         # nowhere.
-        mail_tickets.issue_decoy(mail_tokens.RESET)
+        mail_tickets.issue_decoy(signed_tokens.RESET)
         outbox.add_decoy(mail_messages.link(mail_messages.RESET_PASSWORD, key))
         audit("password_reset_requested", "ignored", origin=origin)
         db.session.commit()
         return
     token = mail_tickets.issue(
-        mail_tokens.RESET,
+        signed_tokens.RESET,
         user_id=user.id,
         password_fingerprint=mail_tickets.password_fingerprint(user.password_hash),
     )
@@ -55,7 +55,7 @@ def request_reset(email: str, *, origin: Origin) -> None:
 
 def reset_password(token: str, new_password: str, *, origin: Origin) -> None:
     """Set a new password with a reset token; end every session, PAT and ``mfa_token``."""
-    ticket = mail_tickets.open_ticket(mail_tokens.RESET, token)
+    ticket = mail_tickets.open_ticket(signed_tokens.RESET, token)
     user = db.session.get(User, ticket.user_id)
     if (
         user is None

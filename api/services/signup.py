@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from api.audit_writer import audit, clip
-from api.credentials import addresses, mail_throttle, mail_tokens, passwords, usernames
+from api.credentials import addresses, mail_throttle, passwords, signed_tokens, usernames
 from api.database import db
 from api.errors import Conflict, Forbidden, Invalid
 from api.models import User
@@ -43,7 +43,7 @@ def request_signup(username: str, email: str, password: str, *, origin: Origin) 
     password_hash = passwords.hashing().hash(password)  # before any write: it waits
     address_taken, name_taken = _taken(name, address)
     if address_taken or name_taken:
-        mail_tickets.issue_decoy(mail_tokens.SIGNUP)  # the free path's ticket and signature
+        mail_tickets.issue_decoy(signed_tokens.SIGNUP)  # the free path's ticket and signature
     if address_taken:
         mail_messages.mail_signup_address_taken(address)
         outcome = "address_taken"
@@ -52,7 +52,7 @@ def request_signup(username: str, email: str, password: str, *, origin: Origin) 
         outcome = "username_taken"
     else:
         token = mail_tickets.issue(
-            mail_tokens.SIGNUP, username=name, email=address, password_hash=password_hash
+            signed_tokens.SIGNUP, username=name, email=address, password_hash=password_hash
         )
         mail_messages.mail_signup_link(address, token)
         outcome = "success"
@@ -65,7 +65,7 @@ def verify_signup(token: str, *, origin: Origin) -> User:
 
     A name or address taken meanwhile ends the pending sign-up: 409.
     """
-    ticket = mail_tickets.open_ticket(mail_tokens.SIGNUP, token)
+    ticket = mail_tickets.open_ticket(signed_tokens.SIGNUP, token)
     username, address, password_hash = ticket.username, ticket.email, ticket.password_hash
     mail_tickets.spend(ticket)
     taken = _username_taken(username) or email_addresses.owner_of(address) is not None
@@ -78,7 +78,7 @@ def verify_signup(token: str, *, origin: Origin) -> User:
 
 def accept_invitation(invite_token: str, username: str, password: str, *, origin: Origin) -> User:
     """Open the account an invitation stands for: its address proved by the token."""
-    ticket = mail_tickets.open_ticket(mail_tokens.INVITE, invite_token)
+    ticket = mail_tickets.open_ticket(signed_tokens.INVITE, invite_token)
     address, is_admin = ticket.email, ticket.is_admin
     name = _checked_username(username)
     check_new_password(password, name)
