@@ -29,7 +29,7 @@ from api.http.request_deadline import (
     MIN_RATE,
     BodyTooSlow,
     RequestDeadline,
-    read_body,
+    read_stream_by_deadline,
 )
 
 SLOW_HEADS = 100
@@ -286,12 +286,12 @@ def test_a_body_has_its_grace_then_must_keep_up_the_minimum_rate():
     # 1,024 bytes a second: past the grace, every read buys more time than it takes.
     body = b"x" * 30_000
     fair = ClockedStream(body, seconds_per_read=1.0)
-    assert read_body(fair, len(body), None, fair.clock) == body
+    assert read_stream_by_deadline(fair, len(body), None, fair.clock) == body
     assert fair.now > GRACE_SECONDS
     # 1,024 bytes every 3 s: under 500 a second, so it falls behind once the grace is spent.
     slow = ClockedStream(body, seconds_per_read=3.0)
     with pytest.raises(BodyTooSlow) as cut:
-        read_body(slow, len(body), None, slow.clock)
+        read_stream_by_deadline(slow, len(body), None, slow.clock)
     # Cut at the read that ended after the deadline: 10 s plus one per 500 bytes received.
     received = (slow.reads - 1) * 1024
     assert cut.value.received == received
@@ -303,15 +303,16 @@ def test_a_body_has_its_grace_then_must_keep_up_the_minimum_rate():
 def test_a_body_that_stalls_within_the_grace_is_cut_at_the_grace():
     stalled = ClockedStream(b"x" * 10, seconds_per_read=GRACE_SECONDS + 0.1)
     with pytest.raises(BodyTooSlow) as cut:
-        read_body(stalled, 10_000, None, stalled.clock)
+        read_stream_by_deadline(stalled, 10_000, None, stalled.clock)
     assert stalled.reads == 1 and cut.value.received == 0
 
 
 def test_a_chunked_body_is_read_to_its_end_but_never_past_the_limit():
     small = ClockedStream(b"y" * 3000, seconds_per_read=0.01)
-    assert read_body(small, None, 1_000_000, small.clock) == b"y" * 3000
+    assert read_stream_by_deadline(small, None, 1_000_000, small.clock) == b"y" * 3000
     huge = ClockedStream(b"z" * 50_000, seconds_per_read=0.01)
-    assert read_body(huge, None, 10_000, huge.clock) == b"z" * 10_001  # enough for the 413
+    # One byte past the limit: enough for the 413.
+    assert read_stream_by_deadline(huge, None, 10_000, huge.clock) == b"z" * 10_001
 
 
 def _login_environ(body: bytes) -> dict:

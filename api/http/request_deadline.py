@@ -42,7 +42,7 @@ class BodyTooSlow(Exception):
         self.received = received
 
 
-def read_body(
+def read_stream_by_deadline(
     stream: IO[bytes],
     length: int | None,
     limit: int | None,
@@ -109,7 +109,7 @@ class RequestDeadline:
         if length == 0 or (length is not None and limit is not None and length > limit):
             return self.wsgi_app(environ, start_response)
         try:
-            body = read_body(environ["wsgi.input"], length, limit, self.clock)
+            body = read_stream_by_deadline(environ["wsgi.input"], length, limit, self.clock)
         except BodyTooSlow as slow:
             log.info("request body too slow (%d bytes by its deadline): 408", slow.received)
             response = problem(408, TOO_SLOW, headers={"Connection": "close"})
