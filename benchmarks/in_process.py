@@ -223,19 +223,22 @@ def slow_mail_server(fixture: Fixture) -> Iterator[SlowMailbox]:
         try:
             mailbox.wait_for(timeout=10 * MAIL_SERVER_DELAY)
         except queue.Empty:
-            fixture.unavailable[MAIL_SERVER] = "the mail server got no mail while the cases ran"
+            fixture.unavailable[MAIL_SERVER] = "the mail server got no mail while the requests ran"
         mailbox.stop()
         mail_delivery.stop(app)
         app.config["MAIL_URL"] = None
 
 
+def forgot_case(name: str, fixture: Fixture, address: str) -> Case:
+    """``POST /password/forgot`` for ``address``."""
+    return Case(name, fixture.app, environ("/password/forgot", body={"email": address}), 202)
+
+
 def forgot_cases(fixture: Fixture) -> list[Case]:
     """``POST /password/forgot`` for a verified address and for one no account has."""
-    known = environ("/password/forgot", body={"email": fixture.verified_address})
-    unknown = environ("/password/forgot", body={"email": "nobody@example.test"})
     return [
-        Case("forgot_known", fixture.app, known, 202),
-        Case("forgot_unknown", fixture.app, unknown, 202),
+        forgot_case("forgot_known", fixture, fixture.verified_address),
+        forgot_case("forgot_unknown", fixture, "nobody@example.test"),
     ]
 
 
@@ -358,7 +361,7 @@ def measure_beside_slow_mail(fixture: Fixture, requests: int = 30) -> list[float
     delivers each mail to a server that takes ``MAIL_SERVER_DELAY`` over it: each request's
     duration. A phase of its own, after the rounds: the sender's and the server's threads
     would otherwise take the interpreter's lock from the cases measured beside them."""
-    case = forgot_cases(fixture)[0]
+    case = forgot_case("forgot_slow_mail", fixture, fixture.verified_address)
     with slow_mail_server(fixture):
         return [case.run_once() for _ in range(requests)]
 

@@ -34,7 +34,7 @@ def password_fingerprint(password_hash: str) -> str:
     return hashlib.sha256(b"tessera.reset:" + password_hash.encode()).hexdigest()
 
 
-def new_ticket_id() -> str:
+def _new_ticket_id() -> str:
     """Return a random id for a ticket row, which its token names."""
     return secrets.token_urlsafe(24)
 
@@ -43,7 +43,7 @@ def issue(kind: str, **columns) -> str:
     """Add a ticket of ``kind`` (one of ``signed_tokens.MAIL_KINDS``) with ``columns``; return
     its token."""
     codec = signed_tokens.codec()
-    ticket_id = new_ticket_id()
+    ticket_id = _new_ticket_id()
     lifetime = timedelta(seconds=codec.max_age[kind])
     db.session.add(
         MailTicket(id=ticket_id, purpose=kind, expires_at=utcnow() + lifetime, **columns)
@@ -54,7 +54,7 @@ def issue(kind: str, **columns) -> str:
 def issue_decoy(kind: str) -> None:
     """Add a ticket of ``kind`` that is spent already, and sign its token only to drop it:
     the work ``issue`` does, for a request whose answer must not tell that it mailed no one."""
-    ticket_id = new_ticket_id()
+    ticket_id = _new_ticket_id()
     now = utcnow()
     db.session.add(MailTicket(id=ticket_id, purpose=kind, expires_at=now, spent_at=now))
     signed_tokens.codec().issue(kind, signed_tokens.MailClaims(ticket_id))
