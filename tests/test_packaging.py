@@ -197,6 +197,9 @@ def test_the_installed_package_runs_the_deployment_commands_from_any_folder(inst
             [
                 *(str(installed / "python"), "-m", "gunicorn"),
                 *("-c", "python:api.gunicorn_settings", "-b", f"127.0.0.1:{port}"),
+                # As support.servers starts gunicorn: a stop takes seconds, not the 30 a worker
+                # in production is given to finish its requests.
+                *("--graceful-timeout", "5"),
                 "api:create_app()",
             ],
             cwd=elsewhere,
